@@ -1,0 +1,50 @@
+/**
+ * Checks of files that hold secrets: they must be readable by the role and
+ * not readable by anyone else (mode 0600 or tighter, no group/other bits).
+ *
+ * @module
+ */
+
+/**
+ * Returns a problem line for the secret file named by `key`, or undefined
+ * when the file is a readable regular file with no group or other access.
+ */
+export function checkSecretFile(
+  key: string,
+  path: string,
+): string | undefined {
+  let info: Deno.FileInfo;
+  try {
+    info = Deno.statSync(path);
+  } catch (error) {
+    return `key "${key}" expected a readable secret file, found ${
+      describeFailure(error)
+    }: path is "${path}"`;
+  }
+  if (!info.isFile) {
+    return `key "${key}" expected a regular file, found something else: path is "${path}"`;
+  }
+  const mode = (info.mode ?? 0) & 0o777;
+  if ((mode & 0o077) !== 0) {
+    return `key "${key}" expected a secret file of mode 0600 or tighter, found mode 0${
+      mode.toString(8)
+    }: path is "${path}"`;
+  }
+  try {
+    Deno.openSync(path, { read: true }).close();
+  } catch (error) {
+    return `key "${key}" expected a readable secret file, found ${
+      describeFailure(error)
+    }: path is "${path}"`;
+  }
+  return undefined;
+}
+
+function describeFailure(error: unknown): string {
+  if (error instanceof Deno.errors.NotFound) return "no such file";
+  if (error instanceof Deno.errors.PermissionDenied) return "access denied";
+  if (error instanceof Deno.errors.NotCapable) {
+    return "a path this role is not permitted to read";
+  }
+  return error instanceof Error ? error.message : String(error);
+}

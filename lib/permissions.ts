@@ -1,0 +1,96 @@
+/**
+ * The Deno permissions of every role, in one place. The roles' shebang lines
+ * are generated from here (`deno task permissions --write`, checked by the
+ * tests), the development launcher runs roles with these flags, and the
+ * compile step reads them too.
+ *
+ * @module
+ */
+
+/** A role's permissions; paths are absolute, lists are exact. */
+export interface RolePermissions {
+  read: readonly string[];
+  write: readonly string[];
+  /** Hosts (`host:port`) and `unix:` socket paths, or true for unscoped. */
+  net: readonly string[] | true;
+  env: readonly string[] | true;
+  run: readonly string[];
+  ffi: boolean;
+  sys: readonly string[];
+}
+
+/** Where systemd's notification and journal sockets live. */
+export const SYSTEMD_SOCKETS = [
+  "/run/systemd/notify",
+  "/run/systemd/journal/socket",
+] as const;
+
+const SYSTEMD_ENV = [
+  "NOTIFY_SOCKET",
+  "WATCHDOG_USEC",
+  "WATCHDOG_PID",
+  "JOURNAL_STREAM",
+];
+
+/** The permissions of each role, by the name of its module in `roles/`. */
+export const ROLE_PERMISSIONS = {
+  ebs: {
+    read: ["/etc/wgsync"],
+    write: ["/run/systemd"],
+    net: SYSTEMD_SOCKETS.map((socket) => `unix:${socket}`),
+    env: SYSTEMD_ENV,
+    run: ["mount", "blkid", "findmnt"],
+    ffi: false,
+    sys: [],
+  },
+} as const satisfies Record<string, RolePermissions>;
+
+/** The name of a role module in `roles/`. */
+export type RoleName = keyof typeof ROLE_PERMISSIONS;
+
+/** Options for {@linkcode permissionFlags}. */
+export interface PermissionFlagsOptions {
+  /** Further paths to read, e.g. a development stack's directory. @default {[]} */
+  extraRead?: readonly string[];
+  /** Further paths to write. @default {[]} */
+  extraWrite?: readonly string[];
+  /** Further hosts or `unix:` sockets to reach (ignored when net is unscoped). @default {[]} */
+  extraNet?: readonly string[];
+}
+
+/** The `deno run` flags granting `role` exactly its permissions. */
+export function permissionFlags(
+  role: RoleName,
+  options: PermissionFlagsOptions = {},
+): string[] {
+  const permissions: RolePermissions = ROLE_PERMISSIONS[role];
+  const read = [...permissions.read, ...(options.extraRead ?? [])];
+  const write = [...permissions.write, ...(options.extraWrite ?? [])];
+  const flags: string[] = [];
+  // Short forms where Deno has them: Linux passes only 255 bytes of a shebang.
+  const list = (flag: string, values: readonly string[] | true) => {
+    if (values === true) flags.push(flag);
+    else if (values.length > 0) flags.push(`${flag}=${values.join(",")}`);
+  };
+  list("-R", read);
+  list("-W", write);
+  list(
+    "-N",
+    permissions.net === true
+      ? true
+      : [...permissions.net, ...(options.extraNet ?? [])],
+  );
+  list("-E", permissions.env);
+  list("--allow-run", permissions.run);
+  if (permissions.ffi) flags.push("--allow-ffi");
+  list("-S", permissions.sys);
+  return flags;
+}
+
+/** The shebang line of a role module: `deno run` with exactly its flags. */
+export function shebang(role: RoleName): string {
+  return [
+    "#!/usr/bin/env -S deno run --cached-only",
+    ...permissionFlags(role),
+  ].join(" ");
+}

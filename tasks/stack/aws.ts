@@ -1,0 +1,214 @@
+/**
+ * moto's server standing in for AWS (SNS, SQS, DynamoDB, KMS), provisioned
+ * with the AWS SDK: the stems table, the FIFO topic, one FIFO queue + FIFO
+ * dead-letter queue per demo remctl target subscribed with a filter policy on
+ * the `stem` message attribute, and a symmetric KMS key.
+ *
+ * @module
+ */
+
+import { CreateTableCommand, DynamoDBClient } from "@aws-sdk/client-dynamodb";
+import {
+  CreateAliasCommand,
+  CreateKeyCommand,
+  KMSClient,
+} from "@aws-sdk/client-kms";
+import {
+  CreateTopicCommand,
+  SNSClient,
+  SubscribeCommand,
+} from "@aws-sdk/client-sns";
+import {
+  CreateQueueCommand,
+  GetQueueAttributesCommand,
+  SQSClient,
+} from "@aws-sdk/client-sqs";
+import type { StackContext } from "./context.ts";
+import { StackError } from "./errors.ts";
+import { baseEnv } from "./layout.ts";
+import { startDaemon, waitForPort } from "./process.ts";
+import type { StackProcess, StackQueue } from "./types.ts";
+
+/** Region and static credentials the stack's AWS clients use. */
+export const AWS_SETTINGS = {
+  region: "us-east-1",
+  accessKeyId: "wgsync-local",
+  secretAccessKey: "wgsync-local-secret",
+};
+
+/** Demo remctl targets: queue name part → stems its filter policy lets through. */
+export const DEMO_TARGETS: { target: string; stems: string[] }[] = [
+  { target: "research", stems: ["research-computing"] },
+  { target: "uit", stems: ["uit"] },
+];
+
+/** The provisioned AWS resources. */
+export interface AwsResources {
+  stemsTable: string;
+  topicArn: string;
+  queues: StackQueue[];
+  kmsKeyId: string;
+  kmsKeyArn: string;
+  kmsAlias: string;
+}
+
+/** Starts `moto_server -H 127.0.0.1 -p PORT` detached and waits for its port. */
+export async function startMoto(
+  context: StackContext,
+  port: number,
+): Promise<{ process: StackProcess; logFile: string }> {
+  const logFile = `${context.layout.logs}/moto.log`;
+  const process = await startDaemon(
+    "moto",
+    [context.programs.moto_server, "-H", "127.0.0.1", "-p", String(port)],
+    { env: baseEnv(context.layout), logFile, track: context.track },
+  );
+  await waitForPort(port, process, { logFile, timeoutMs: 30000 });
+  return { process, logFile };
+}
+
+/** Creates the stems table, FIFO topic, queues with subscriptions, and the KMS key on `endpoint`. */
+export async function provisionAws(endpoint: string): Promise<AwsResources> {
+  const config = {
+    endpoint,
+    region: AWS_SETTINGS.region,
+    credentials: {
+      accessKeyId: AWS_SETTINGS.accessKeyId,
+      secretAccessKey: AWS_SETTINGS.secretAccessKey,
+    },
+  };
+  const dynamo = new DynamoDBClient(config);
+  const sns = new SNSClient(config);
+  const sqs = new SQSClient(config);
+  const kms = new KMSClient(config);
+  try {
+    const stemsTable = "wgsync-stems";
+    const kmsAlias = "alias/wgsync-keytab";
+    const [, topic, key] = await Promise.all([
+      dynamo.send(
+        new CreateTableCommand({
+          TableName: stemsTable,
+          AttributeDefinitions: [{ AttributeName: "stem", AttributeType: "S" }],
+          KeySchema: [{ AttributeName: "stem", KeyType: "HASH" }],
+          BillingMode: "PAY_PER_REQUEST",
+        }),
+      ),
+      sns.send(
+        new CreateTopicCommand({
+          Name: "wgsync-events.fifo",
+          Attributes: { FifoTopic: "true", ContentBasedDeduplication: "false" },
+        }),
+      ),
+      kms.send(
+        new CreateKeyCommand({
+          KeySpec: "SYMMETRIC_DEFAULT",
+          KeyUsage: "ENCRYPT_DECRYPT",
+          Description: "wgsync keytab data keys (local stack)",
+        }),
+      ),
+    ]);
+    const topicArn = required(topic.TopicArn, "CreateTopic TopicArn");
+    const kmsKeyId = required(key.KeyMetadata?.KeyId, "CreateKey KeyId");
+    const kmsKeyArn = required(key.KeyMetadata?.Arn, "CreateKey Arn");
+    await kms.send(
+      new CreateAliasCommand({ AliasName: kmsAlias, TargetKeyId: kmsKeyId }),
+    );
+    const queues = await Promise.all(
+      DEMO_TARGETS.map(({ target, stems }) =>
+        createTargetQueue(sqs, sns, { target, stems, topicArn })
+      ),
+    );
+    return { stemsTable, topicArn, queues, kmsKeyId, kmsKeyArn, kmsAlias };
+  } catch (error) {
+    if (error instanceof StackError) throw error;
+    throw new StackError(
+      `Cannot provision the AWS resources on moto at ${endpoint}`,
+      { cause: error },
+    );
+  } finally {
+    for (const client of [dynamo, sns, sqs, kms]) client.destroy();
+  }
+}
+
+interface TargetInput {
+  target: string;
+  stems: string[];
+  topicArn: string;
+}
+
+async function createTargetQueue(
+  sqs: SQSClient,
+  sns: SNSClient,
+  input: TargetInput,
+): Promise<StackQueue> {
+  const base = `wgsync-remctl-${input.target}`;
+  const dlq = await sqs.send(
+    new CreateQueueCommand({
+      QueueName: `${base}-dlq.fifo`,
+      Attributes: { FifoQueue: "true" },
+    }),
+  );
+  const dlqUrl = required(dlq.QueueUrl, "CreateQueue QueueUrl");
+  const dlqArn = await queueArn(sqs, dlqUrl);
+  const queue = await sqs.send(
+    new CreateQueueCommand({
+      QueueName: `${base}.fifo`,
+      Attributes: {
+        FifoQueue: "true",
+        VisibilityTimeout: "30",
+        RedrivePolicy: JSON.stringify({
+          deadLetterTargetArn: dlqArn,
+          maxReceiveCount: 3,
+        }),
+      },
+    }),
+  );
+  const url = required(queue.QueueUrl, "CreateQueue QueueUrl");
+  const arn = await queueArn(sqs, url);
+  const filterPolicy = { stem: input.stems };
+  const subscription = await sns.send(
+    new SubscribeCommand({
+      TopicArn: input.topicArn,
+      Protocol: "sqs",
+      Endpoint: arn,
+      Attributes: {
+        RawMessageDelivery: "true",
+        FilterPolicy: JSON.stringify(filterPolicy),
+        FilterPolicyScope: "MessageAttributes",
+      },
+      ReturnSubscriptionArn: true,
+    }),
+  );
+  return {
+    target: input.target,
+    url,
+    arn,
+    dlqUrl,
+    dlqArn,
+    subscriptionArn: required(
+      subscription.SubscriptionArn,
+      "Subscribe SubscriptionArn",
+    ),
+    filterPolicy,
+  };
+}
+
+async function queueArn(sqs: SQSClient, url: string): Promise<string> {
+  const attributes = await sqs.send(
+    new GetQueueAttributesCommand({
+      QueueUrl: url,
+      AttributeNames: ["QueueArn"],
+    }),
+  );
+  return required(
+    attributes.Attributes?.QueueArn,
+    "GetQueueAttributes QueueArn",
+  );
+}
+
+function required(value: string | undefined, what: string): string {
+  if (value === undefined || value === "") {
+    throw new StackError(`moto returned no ${what}`);
+  }
+  return value;
+}

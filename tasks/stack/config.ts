@@ -1,0 +1,120 @@
+/**
+ * `DIR/wgsync.toml`: a complete configuration (schema: lib/config/schema.ts)
+ * pointing every role at the local stack, with its secret files (channel
+ * key, AWS credentials) written mode 0600 inside the stack directory.
+ *
+ * @module
+ */
+
+import { stringify } from "smol-toml";
+import type { z } from "zod";
+import type { configSchema } from "../../lib/config/schema.ts";
+import type { StackInfo } from "./types.ts";
+
+/** The TOML-level shape of the config (before defaults are applied). */
+type ConfigInput = z.input<typeof configSchema>;
+
+/** Options of {@linkcode writeConfig}. */
+export interface ConfigOptions {
+  /** Free port for wgsync-web's listener. */
+  webPort: number;
+}
+
+/** Writes the stack's wgsync.toml (path `info.config`) and the secret files it names. */
+export async function writeConfig(
+  info: StackInfo,
+  options: ConfigOptions,
+): Promise<void> {
+  const secrets = `${info.dir}/secrets`;
+  const dataDir = `${info.dir}/data`;
+  await Deno.mkdir(secrets, { recursive: true, mode: 0o700 });
+  await Deno.mkdir(`${dataDir}/ldap`, { recursive: true, mode: 0o700 });
+  const channelKey = `${secrets}/channel.key`;
+  const awsCredentials = `${secrets}/aws-credentials`;
+  const key = crypto.getRandomValues(new Uint8Array(32));
+  await writeSecret(
+    channelKey,
+    Array.from(key, (b) => b.toString(16).padStart(2, "0")).join("") + "\n",
+  );
+  await writeSecret(
+    awsCredentials,
+    `${info.aws.accessKeyId}:${info.aws.secretAccessKey}\n`,
+  );
+  const runDir = `/run/wgsync-stack/${info.dir.split("/").pop()}`;
+  const config: ConfigInput = {
+    stop_timeout_seconds: 10,
+    log: { level: "info" },
+    ldap: {
+      url: info.ldap.url,
+      start_tls: true,
+      ca_file: info.ldap.caFile,
+      bind: {
+        method: "gssapi",
+        ccache: info.ccaches.ldapClient,
+        sasl_host: info.ldap.saslHost,
+        security_layers: ["confidentiality", "integrity", "none"],
+      },
+      workgroups: {
+        base: info.ldap.workgroupBase,
+        filter: "(objectClass=groupOfNames)",
+        name_attribute: "cn",
+        member_attribute: "member",
+      },
+      people: {
+        base: info.ldap.peopleBase,
+        filter: "(objectClass=inetOrgPerson)",
+        uid_attribute: "uid",
+        id_attribute: "employeeNumber",
+      },
+      data_dir: `${dataDir}/ldap`,
+    },
+    channel: {
+      socket: `${info.dir}/run/event.sock`,
+      auth_key_file: channelKey,
+    },
+    aws: {
+      region: info.aws.region,
+      endpoint: info.aws.endpoint,
+      credentials_file: awsCredentials,
+    },
+    event: {
+      stems_table: info.aws.stemsTable,
+      topic_arn: info.aws.topicArn,
+    },
+    remctl: {
+      queue_urls: info.aws.queues.map((queue) => queue.url),
+      ccache: info.ccaches.remctlClient,
+      server: info.remctl.host,
+      port: info.remctl.port,
+      service_principal: info.remctl.service,
+      command: [info.remctl.command, info.remctl.subcommand],
+    },
+    // The encrypted keytabs do not exist yet: their format belongs to the
+    // keytab-obtain oneshots. The output must be under /run by the schema.
+    keytab_obtain: {
+      ldap: {
+        encrypted_keytab: `${info.dir}/keytabs/wgsync-ldap.keytab.enc`,
+        output: `${runDir}/wgsync-ldap.keytab`,
+        principal: info.principals.ldapClient,
+      },
+      remctl: {
+        encrypted_keytab: `${info.dir}/keytabs/wgsync-remctl.keytab.enc`,
+        output: `${runDir}/wgsync-remctl.keytab`,
+        principal: info.principals.remctlClient,
+      },
+    },
+    ebs: { mount_point: dataDir, mount: false },
+    web: { listen: `127.0.0.1:${options.webPort}` },
+  };
+  const header = [
+    `# wgsync configuration for the local stack in ${info.dir}`,
+    "# Written by `deno task stack up`; rewritten on every up.",
+    "",
+  ].join("\n");
+  await Deno.writeTextFile(info.config, header + stringify(config) + "\n");
+}
+
+async function writeSecret(path: string, text: string): Promise<void> {
+  await Deno.writeTextFile(path, text, { mode: 0o600 });
+  await Deno.chmod(path, 0o600);
+}

@@ -1,0 +1,49 @@
+/**
+ * The demo backend command remctld runs for `wgsync demo ...`: appends one
+ * JSON line per call (argv, the calling principal from REMOTE_USER) to the
+ * file named by WGSYNC_DEMO_CALLS, so a person or a test can see what
+ * downstream received. Exits with the number held in WGSYNC_DEMO_EXIT_FILE
+ * when that file exists (lets tests simulate a failing downstream); 1 and 255
+ * are refused because remctl itself uses them.
+ *
+ * @module
+ */
+
+const callsFile = Deno.env.get("WGSYNC_DEMO_CALLS");
+const exitFile = Deno.env.get("WGSYNC_DEMO_EXIT_FILE");
+if (callsFile === undefined || exitFile === undefined) {
+  console.error(
+    "Cannot record the call as WGSYNC_DEMO_CALLS or WGSYNC_DEMO_EXIT_FILE is not set",
+  );
+  Deno.exit(2);
+}
+
+let exitCode = 0;
+try {
+  const text = Deno.readTextFileSync(exitFile).trim();
+  exitCode = Number(text);
+  if (
+    !Number.isInteger(exitCode) || exitCode < 0 || exitCode > 254 ||
+    exitCode === 1
+  ) {
+    console.error(
+      `Cannot use the exit code in "${exitFile}": "${text}" is not an integer from 0 to 254 other than 1`,
+    );
+    exitCode = 2;
+  }
+} catch (error) {
+  if (!(error instanceof Deno.errors.NotFound)) throw error;
+}
+
+const record = {
+  time: new Date().toISOString(),
+  command: Deno.env.get("REMCTL_COMMAND") ?? null,
+  argv: Deno.args,
+  principal: Deno.env.get("REMOTE_USER") ?? null,
+  remoteAddr: Deno.env.get("REMOTE_ADDR") ?? null,
+  exitCode,
+};
+Deno.writeTextFileSync(callsFile, JSON.stringify(record) + "\n", {
+  append: true,
+});
+Deno.exit(exitCode);

@@ -1,0 +1,87 @@
+/**
+ * remctld in standalone mode with one demo command, `wgsync demo`, allowed
+ * for the remctl generator's principal; the backend records each call in
+ * `DIR/remctl-calls.jsonl`.
+ *
+ * @module
+ */
+
+import type { StackContext } from "./context.ts";
+import { baseEnv } from "./layout.ts";
+import { startDaemon, waitForPort } from "./process.ts";
+import type { StackProcess } from "./types.ts";
+
+/** The remctl command and subcommand the demo backend answers. */
+export const DEMO_COMMAND = { command: "wgsync", subcommand: "demo" };
+
+/** Options of {@linkcode startRemctld}. */
+export interface RemctldOptions {
+  port: number;
+  /** Keytab of `host/localhost` (remctld's acceptor key). */
+  hostKeytab: string;
+  /** The only principal allowed to run the demo command. */
+  clientPrincipal: string;
+}
+
+/** Files of the running remctld. */
+export interface Remctld {
+  process: StackProcess;
+  configFile: string;
+  exitCodeFile: string;
+  logFile: string;
+}
+
+/** Writes the remctl config and the demo backend wrapper, starts remctld and waits for its port. */
+export async function startRemctld(
+  context: StackContext,
+  options: RemctldOptions,
+): Promise<Remctld> {
+  const { layout, programs } = context;
+  const backend = `${layout.remctl}/demo-backend`;
+  const configFile = `${layout.remctl}/remctl.conf`;
+  const exitCodeFile = `${layout.remctl}/demo-exit-code`;
+  const logFile = `${layout.logs}/remctld.log`;
+  const script = new URL("./remctl_backend.ts", import.meta.url).pathname;
+  await Deno.writeTextFile(
+    backend,
+    `#!/bin/sh
+WGSYNC_DEMO_CALLS=${shellQuote(layout.callsFile)} \\
+WGSYNC_DEMO_EXIT_FILE=${shellQuote(exitCodeFile)} \\
+exec ${shellQuote(Deno.execPath())} run --no-config --no-lock --no-prompt \\
+  --allow-env --allow-read=${shellQuote(exitCodeFile)} \\
+  --allow-write=${shellQuote(layout.callsFile)} ${shellQuote(script)} "$@"
+`,
+    { mode: 0o755 },
+  );
+  await Deno.chmod(backend, 0o755);
+  await Deno.writeTextFile(
+    configFile,
+    `${DEMO_COMMAND.command} ${DEMO_COMMAND.subcommand} ${backend} princ:${options.clientPrincipal}\n`,
+  );
+  const env = baseEnv(layout);
+  env.KRB5_KTNAME = `FILE:${options.hostKeytab}`;
+  const process = await startDaemon("remctld", [
+    programs.remctld,
+    "-F",
+    "-m",
+    "-S",
+    "-b",
+    "127.0.0.1",
+    "-p",
+    String(options.port),
+    "-f",
+    configFile,
+    "-s",
+    "host/localhost",
+    "-k",
+    options.hostKeytab,
+    "-P",
+    `${layout.run}/remctld.pid`,
+  ], { env, logFile, track: context.track });
+  await waitForPort(options.port, process, { logFile });
+  return { process, configFile, exitCodeFile, logFile };
+}
+
+function shellQuote(value: string): string {
+  return `'${value.replaceAll("'", `'\\''`)}'`;
+}
