@@ -134,7 +134,12 @@ export async function setupLogging(
     // journald's socket is there but unusable (permissions, --unstable-net).
     getLogger("log").warning(
       "Cannot log to journald at {socket}, logging to stderr: {error}",
-      { socket, error: probe.error },
+      {
+        socket,
+        error: probe.error instanceof Error
+          ? probe.error.message
+          : String(probe.error),
+      },
     );
   }
   return { sink: sender ? "journal" : textMode };

@@ -28,7 +28,7 @@ export function getTextSink(
     : formatConsoleLine;
   return (record: LogRecord) => {
     try {
-      write(`${format(renderRecord(record))}\n`);
+      write(`${format(renderRecord(record), placeholders(record))}\n`);
     } catch {
       // Nowhere left to report a failure to write to stderr.
     }
@@ -37,26 +37,47 @@ export function getTextSink(
 
 /**
  * `<N>message key=value …` for a journal stream: journald takes `<N>` as the
- * priority and adds time and identifier itself.
+ * priority and adds time and identifier itself. Properties named in `skip`
+ * (those already in the message) are left out.
  */
-export function formatPriorityLine(record: RenderedRecord): string {
-  return `<${record.priority}>${oneLine(record.message)}${pairs(record)}`;
+export function formatPriorityLine(
+  record: RenderedRecord,
+  skip: ReadonlySet<string> = new Set(),
+): string {
+  return `<${record.priority}>${oneLine(record.message)}${pairs(record, skip)}`;
 }
 
-/** `2025-01-31T12:00:00.000Z WARNING wgsync.ldap: message key=value …` */
-export function formatConsoleLine(record: RenderedRecord): string {
+/**
+ * `2025-01-31T12:00:00.000Z WARNING wgsync.ldap: message key=value …`;
+ * properties named in `skip` (those already in the message) are left out.
+ */
+export function formatConsoleLine(
+  record: RenderedRecord,
+  skip: ReadonlySet<string> = new Set(),
+): string {
   const time = new Date(record.timestamp).toISOString();
   const level = record.level.toUpperCase();
   const category = record.category.join(".");
   return `${time} ${level} ${category}: ${oneLine(record.message)}${
-    pairs(record)
+    pairs(record, skip)
   }`;
 }
 
-function pairs(record: RenderedRecord): string {
+/** The properties a message template interpolates (`{name}`; `{*}` is all). */
+function placeholders(record: LogRecord): Set<string> {
+  const names = new Set<string>();
+  if (typeof record.rawMessage !== "string") return names;
+  for (const [, name] of record.rawMessage.matchAll(/\{([^{}]+)\}/g)) {
+    if (name.trim() === "*") return new Set(Object.keys(record.properties));
+    names.add(name.trim());
+  }
+  return names;
+}
+
+function pairs(record: RenderedRecord, skip: ReadonlySet<string>): string {
   let text = "";
   for (const [key, value] of Object.entries(record.properties)) {
-    if (value === undefined) continue;
+    if (value === undefined || skip.has(key)) continue;
     text += ` ${key}=${quote(renderValue(value))}`;
   }
   return text;
