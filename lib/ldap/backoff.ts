@@ -1,0 +1,91 @@
+/**
+ * Exponential backoff with jitter for reconnecting (modelled on the options
+ * of denoland/std `async/retry.ts`).
+ *
+ * @module
+ */
+
+/** How long to wait between reconnect attempts. */
+export interface BackoffOptions {
+  /** Delay before the first retry, in milliseconds. Default 1,000. */
+  minDelay?: number;
+  /** Longest delay, in milliseconds. Default 60,000. */
+  maxDelay?: number;
+  /** Factor the delay grows by after each failed attempt. Default 2. */
+  multiplier?: number;
+  /**
+   * Share of each delay that is random, from 0 (none) to 1 (the delay is
+   * anywhere between 0 and its full value). Default 1.
+   */
+  jitter?: number;
+  /**
+   * Failed attempts in a row before giving up and throwing the last error;
+   * `Infinity` retries forever. Default Infinity.
+   */
+  maxAttempts?: number;
+}
+
+/** Backoff options with every default filled in. */
+export type ResolvedBackoff = Required<BackoffOptions>;
+
+/** The defaults of {@linkcode BackoffOptions}. */
+export const DEFAULT_BACKOFF: ResolvedBackoff = {
+  minDelay: 1_000,
+  maxDelay: 60_000,
+  multiplier: 2,
+  jitter: 1,
+  maxAttempts: Infinity,
+};
+
+/** Fills in defaults and validates; throws a RangeError naming the bad option. */
+export function resolveBackoff(options: BackoffOptions = {}): ResolvedBackoff {
+  const resolved = { ...DEFAULT_BACKOFF, ...withoutUndefined(options) };
+  const { minDelay, maxDelay, multiplier, jitter, maxAttempts } = resolved;
+  if (!Number.isFinite(minDelay) || minDelay < 0) {
+    throw new RangeError(
+      `Cannot use the reconnect option minDelay as it is not a finite number of milliseconds >= 0: got ${minDelay}`,
+    );
+  }
+  if (!Number.isFinite(maxDelay) || maxDelay < minDelay) {
+    throw new RangeError(
+      `Cannot use the reconnect option maxDelay as it is not a finite number >= minDelay (${minDelay}): got ${maxDelay}`,
+    );
+  }
+  if (!Number.isFinite(multiplier) || multiplier < 1) {
+    throw new RangeError(
+      `Cannot use the reconnect option multiplier as it is not a finite number >= 1: got ${multiplier}`,
+    );
+  }
+  if (!(jitter >= 0 && jitter <= 1)) {
+    throw new RangeError(
+      `Cannot use the reconnect option jitter as it is not between 0 and 1: got ${jitter}`,
+    );
+  }
+  if (
+    !(maxAttempts === Infinity ||
+      (Number.isInteger(maxAttempts) && maxAttempts >= 1))
+  ) {
+    throw new RangeError(
+      `Cannot use the reconnect option maxAttempts as it is not an integer >= 1 or Infinity: got ${maxAttempts}`,
+    );
+  }
+  return resolved;
+}
+
+/** The delay before retry number `attempt` (1 for the first retry), in milliseconds. */
+export function backoffDelay(
+  backoff: ResolvedBackoff,
+  attempt: number,
+): number {
+  const full = Math.min(
+    backoff.maxDelay,
+    backoff.minDelay * backoff.multiplier ** Math.max(0, attempt - 1),
+  );
+  return Math.round(full - Math.random() * backoff.jitter * full);
+}
+
+function withoutUndefined(options: BackoffOptions): BackoffOptions {
+  return Object.fromEntries(
+    Object.entries(options).filter(([, value]) => value !== undefined),
+  );
+}

@@ -1,0 +1,511 @@
+/**
+ * The transport of the LDAP client: TCP or TLS, StartTLS upgrade, framing of
+ * LDAP messages (one BER SEQUENCE each) with a size limit, the SASL security
+ * layer (every message wrapped and sent with a 4-byte big-endian length), and
+ * timeouts.
+ *
+ * Reading is pull-based: the socket is read only when the caller asks for the
+ * next message and no complete message is buffered yet, so a slow caller makes
+ * TCP push back on the server and memory stays bounded by the largest message.
+ *
+ * @module
+ */
+
+import { LdapConnectionError, LdapProtocolError } from "./errors.ts";
+import type { LdapUrl } from "./url.ts";
+
+/** Largest LDAP message accepted by default: 32 MiB. */
+export const DEFAULT_MAX_PDU_SIZE = 32 * 1024 * 1024;
+/** Default time to open a connection, including the TLS handshake: 10 s. */
+export const DEFAULT_CONNECT_TIMEOUT = 10_000;
+
+/** Options of {@linkcode LdapConnection.open}. */
+export interface ConnectionOptions {
+  /**
+   * PEM certificates of the CAs trusted for `ldaps://` and StartTLS, in
+   * addition to the system roots. Default: none (system roots only).
+   */
+  caCerts?: string[];
+  /** Milliseconds to open the TCP connection and finish TLS. Default 10,000. */
+  connectTimeout?: number;
+  /** Largest LDAP message accepted from the server, in bytes. Default 32 MiB. */
+  maxPduSize?: number;
+}
+
+/** The negotiated SASL security layer: what the connection needs to wrap and unwrap. */
+export interface SecurityLayer {
+  /** Largest plaintext the server accepts in one wrapped buffer. */
+  readonly maxSendSize: number;
+  /** Wraps (signs or seals) outgoing bytes into one token. */
+  wrap(data: Uint8Array): Uint8Array;
+  /** Unwraps one incoming token into plaintext. */
+  unwrap(token: Uint8Array): Uint8Array;
+  /** Releases the security context; called when the connection closes. */
+  close?(): void;
+}
+
+/** Options of {@linkcode LdapConnection.read}. */
+export interface ReadOptions {
+  /** Milliseconds to wait; when they pass the connection is closed. Default: no limit. */
+  timeout?: number;
+  /** What the caller waits for, for the timeout error, such as "the bind response". */
+  waitingFor?: string;
+}
+
+const MIN_READ = 64 * 1024;
+const INITIAL_CAPACITY = 256 * 1024;
+const SHRINK_ABOVE = 4 * 1024 * 1024;
+
+/** A growable read buffer holding the bytes between `start` and `end`. */
+class ReadBuffer {
+  bytes = new Uint8Array(INITIAL_CAPACITY);
+  start = 0;
+  end = 0;
+
+  get size(): number {
+    return this.end - this.start;
+  }
+
+  /** Makes room for `total` bytes from `start` and at least MIN_READ free bytes after `end`. */
+  reserve(total: number): void {
+    const live = this.size;
+    if (
+      this.start + total <= this.bytes.length &&
+      this.bytes.length - this.end >= MIN_READ
+    ) {
+      return;
+    }
+    const capacity = Math.max(total, live) + MIN_READ;
+    if (
+      capacity > this.bytes.length ||
+      (live === 0 && this.bytes.length > SHRINK_ABOVE)
+    ) {
+      const bytes = new Uint8Array(Math.max(capacity, INITIAL_CAPACITY));
+      bytes.set(this.bytes.subarray(this.start, this.end));
+      this.bytes = bytes;
+    } else {
+      this.bytes.copyWithin(0, this.start, this.end);
+    }
+    this.start = 0;
+    this.end = live;
+  }
+
+  /** Returns a view of the next `length` bytes and consumes them. */
+  take(length: number): Uint8Array {
+    const view = this.bytes.subarray(this.start, this.start + length);
+    this.start += length;
+    if (this.start === this.end) {
+      this.start = 0;
+      this.end = 0;
+    }
+    return view;
+  }
+
+  append(chunk: Uint8Array): void {
+    this.reserve(this.size + chunk.length);
+    this.bytes.set(chunk, this.end);
+    this.end += chunk.length;
+  }
+}
+
+/** One connection to an LDAP server. Not safe for two concurrent reads. */
+export class LdapConnection {
+  #conn: Deno.TcpConn | Deno.TlsConn;
+  #tls: boolean;
+  #label: string;
+  #url: LdapUrl;
+  #caCerts: string[] | undefined;
+  #connectTimeout: number;
+  #maxPduSize: number;
+  #plain = new ReadBuffer();
+  #raw: ReadBuffer | undefined;
+  #layer: SecurityLayer | undefined;
+  #maxReceiveSize = 0;
+  #reading = false;
+  #closed = false;
+  #timedOut = false;
+  #writeTail: Promise<void> = Promise.resolve();
+  #messageId = 0;
+
+  private constructor(
+    conn: Deno.TcpConn | Deno.TlsConn,
+    url: LdapUrl,
+    options: ConnectionOptions,
+  ) {
+    this.#conn = conn;
+    this.#url = url;
+    this.#tls = url.scheme === "ldaps";
+    this.#label = `${url.scheme}://${
+      url.hostname.includes(":") ? `[${url.hostname}]` : url.hostname
+    }:${url.port}`;
+    this.#caCerts = options.caCerts;
+    this.#connectTimeout = options.connectTimeout ?? DEFAULT_CONNECT_TIMEOUT;
+    this.#maxPduSize = options.maxPduSize ?? DEFAULT_MAX_PDU_SIZE;
+  }
+
+  /**
+   * Opens a connection to the server of `url` (TLS from the first byte for
+   * `ldaps://`). Throws {@linkcode LdapConnectionError} naming the server.
+   */
+  static async open(
+    url: LdapUrl,
+    options: ConnectionOptions = {},
+  ): Promise<LdapConnection> {
+    const connectTimeout = options.connectTimeout ?? DEFAULT_CONNECT_TIMEOUT;
+    let tcp: Deno.TcpConn;
+    const label = `${url.scheme}://${url.hostname}:${url.port}`;
+    try {
+      tcp = await Deno.connect({
+        hostname: url.hostname,
+        port: url.port,
+        signal: AbortSignal.timeout(connectTimeout),
+      });
+    } catch (error) {
+      // Missing permissions are not a network failure worth retrying.
+      if (error instanceof Deno.errors.NotCapable) throw error;
+      const reason =
+        error instanceof DOMException && error.name === "TimeoutError"
+          ? `it did not answer within ${connectTimeout} ms`
+          : `the connection failed (${describe(error)})`;
+      throw new LdapConnectionError(
+        `Cannot connect to the LDAP server as ${reason}: server is ${label}`,
+        { cause: error },
+      );
+    }
+    tcp.setKeepAlive(true);
+    const connection = new LdapConnection(tcp, url, options);
+    if (url.scheme === "ldaps") {
+      await connection.#upgrade(tcp);
+    }
+    return connection;
+  }
+
+  /** The server, as `scheme://host:port`, for messages. */
+  get label(): string {
+    return this.#label;
+  }
+
+  /** The URL this connection was opened with. */
+  get url(): LdapUrl {
+    return this.#url;
+  }
+
+  /** True once the connection is protected by TLS (ldaps or after StartTLS). */
+  get tls(): boolean {
+    return this.#tls;
+  }
+
+  /** True once a SASL security layer wraps every message. */
+  get saslLayerActive(): boolean {
+    return this.#layer !== undefined;
+  }
+
+  /** True once {@linkcode close} was called or the connection failed. */
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  /** Returns the next message ID of this connection (1, 2, ...). */
+  nextMessageId(): number {
+    this.#messageId = this.#messageId >= 0x7fffffff ? 1 : this.#messageId + 1;
+    return this.#messageId;
+  }
+
+  /**
+   * Switches to TLS after a successful StartTLS extended operation. The server
+   * must not have sent anything after its StartTLS response and no read may be
+   * pending.
+   */
+  async startTls(): Promise<void> {
+    if (this.#tls) {
+      throw new LdapConnectionError(
+        `Cannot start TLS as the connection already uses TLS: server is ${this.#label}`,
+      );
+    }
+    if (this.#reading || this.#plain.size > 0) {
+      throw new LdapProtocolError(
+        `Cannot start TLS as the server sent data after its StartTLS response: server is ${this.#label}`,
+      );
+    }
+    await this.#upgrade(this.#conn as Deno.TcpConn);
+  }
+
+  /**
+   * Installs the SASL security layer negotiated by a bind: from now on every
+   * message both ways is wrapped and framed with a 4-byte big-endian length.
+   * `maxReceiveSize` is the largest buffer this client offered to accept.
+   */
+  installSecurityLayer(layer: SecurityLayer, maxReceiveSize: number): void {
+    if (this.#plain.size > 0) {
+      throw new LdapProtocolError(
+        `Cannot install the SASL security layer as the server sent data after the bind response: server is ${this.#label}`,
+      );
+    }
+    this.#layer = layer;
+    this.#maxReceiveSize = maxReceiveSize;
+    this.#raw = new ReadBuffer();
+  }
+
+  /**
+   * Sends one encoded LDAP message (wrapped when a SASL security layer is
+   * installed). Concurrent sends are written one after the other.
+   */
+  send(message: Uint8Array): Promise<void> {
+    const written = this.#writeTail.then(() => this.#write(message));
+    this.#writeTail = written.catch(() => {});
+    return written;
+  }
+
+  /**
+   * Reads the next complete LDAP message. The returned bytes are a view into
+   * the read buffer, valid until the next call.
+   *
+   * Throws {@linkcode LdapConnectionError} when the server closed the
+   * connection (also in the middle of a message) or the timeout passed, and
+   * {@linkcode LdapProtocolError} for bytes that cannot start an LDAP message
+   * or a message larger than `maxPduSize`. After an error the connection is
+   * unusable and closed.
+   */
+  async read(options: ReadOptions = {}): Promise<Uint8Array> {
+    if (this.#reading) {
+      throw new Error(
+        "Cannot read from the LDAP connection as another read is pending",
+      );
+    }
+    this.#reading = true;
+    const timer = options.timeout === undefined ? undefined : setTimeout(() => {
+      this.#timedOut = true;
+      this.close();
+    }, options.timeout);
+    try {
+      for (;;) {
+        const size = this.#plain.size >= 2 ? this.#messageSize() : -1;
+        if (size > 0 && this.#plain.size >= size) {
+          return this.#plain.take(size);
+        }
+        await this.#fill(size);
+      }
+    } catch (error) {
+      this.close();
+      if (this.#timedOut) {
+        throw new LdapConnectionError(
+          `Cannot read from the LDAP server as it did not send ${
+            options.waitingFor ?? "a response"
+          } within ${options.timeout} ms: server is ${this.#label}`,
+          { cause: error },
+        );
+      }
+      throw error;
+    } finally {
+      clearTimeout(timer);
+      this.#reading = false;
+    }
+  }
+
+  /** Closes the connection; pending reads fail. Safe to call more than once. */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#layer?.close?.();
+    try {
+      this.#conn.close();
+    } catch {
+      // Already closed by the peer or by a failed handshake: nothing to release.
+    }
+  }
+
+  /** Total length of the message at the start of the buffer, or -1 when its header is incomplete. */
+  #messageSize(): number {
+    const bytes = this.#plain.bytes;
+    const start = this.#plain.start;
+    const tag = bytes[start];
+    if (tag !== 0x30) {
+      throw new LdapProtocolError(
+        `Cannot read the LDAP message as it does not start with a SEQUENCE (tag 0x30) but with tag 0x${
+          hex(tag)
+        }: server is ${this.#label}`,
+      );
+    }
+    const first = bytes[start + 1];
+    if (first < 0x80) return 2 + first;
+    const count = first & 0x7f;
+    if (count === 0 || count > 4) {
+      throw new LdapProtocolError(
+        `Cannot read the LDAP message as its length uses ${
+          count === 0 ? "the indefinite form" : `${count} length bytes`
+        } (RFC 4511 allows the definite form with at most 4): server is ${this.#label}`,
+      );
+    }
+    if (this.#plain.size < 2 + count) return -1;
+    let length = 0;
+    for (let i = 0; i < count; i++) {
+      length = length * 256 + bytes[start + 2 + i];
+    }
+    const total = 2 + count + length;
+    if (total > this.#maxPduSize) {
+      throw new LdapProtocolError(
+        `Cannot read the LDAP message as it is ${total} bytes long, more than the limit of ${this.#maxPduSize} bytes (option maxPduSize): server is ${this.#label}`,
+      );
+    }
+    return total;
+  }
+
+  /** Reads more plaintext into the buffer; `needed` is the complete message size when known. */
+  async #fill(needed: number): Promise<void> {
+    if (this.#layer) {
+      const plaintext = await this.#readSaslBuffer(needed);
+      this.#plain.append(plaintext);
+      return;
+    }
+    this.#plain.reserve(needed > 0 ? needed : this.#plain.size + 1);
+    const count = await this.#readRaw(
+      this.#plain.bytes.subarray(this.#plain.end),
+    );
+    if (count === null) throw this.#closedError(this.#plain.size, needed);
+    this.#plain.end += count;
+  }
+
+  /** Reads one SASL buffer (4-byte length + token) and returns its plaintext. */
+  async #readSaslBuffer(needed: number): Promise<Uint8Array> {
+    const raw = this.#raw!;
+    let length = -1;
+    for (;;) {
+      if (length < 0 && raw.size >= 4) {
+        const b = raw.bytes;
+        const s = raw.start;
+        length = ((b[s] << 24) >>> 0) + (b[s + 1] << 16) + (b[s + 2] << 8) +
+          b[s + 3];
+        if (length > this.#maxReceiveSize) {
+          throw new LdapProtocolError(
+            `Cannot read the SASL buffer as it is ${length} bytes long, more than the ${this.#maxReceiveSize} bytes this client offered: server is ${this.#label}`,
+          );
+        }
+      }
+      if (length >= 0 && raw.size >= 4 + length) {
+        raw.take(4);
+        const token = raw.take(length);
+        try {
+          return this.#layer!.unwrap(token);
+        } catch (error) {
+          throw new LdapProtocolError(
+            `Cannot unwrap the SASL buffer of ${length} bytes from the server (${
+              describe(error)
+            }): server is ${this.#label}`,
+            { cause: error },
+          );
+        }
+      }
+      raw.reserve(length >= 0 ? 4 + length : 4);
+      const count = await this.#readRaw(raw.bytes.subarray(raw.end));
+      if (count === null) {
+        throw this.#closedError(this.#plain.size + raw.size, needed);
+      }
+      raw.end += count;
+    }
+  }
+
+  async #readRaw(into: Uint8Array): Promise<number | null> {
+    try {
+      return await this.#conn.read(into);
+    } catch (error) {
+      if (this.#timedOut) throw error;
+      throw new LdapConnectionError(
+        this.#closed
+          ? `Cannot read from the LDAP server as the connection was closed by this client: server is ${this.#label}`
+          : `Cannot read from the LDAP server as the connection failed (${
+            describe(error)
+          }): server is ${this.#label}`,
+        { cause: error },
+      );
+    }
+  }
+
+  #closedError(buffered: number, needed: number): LdapConnectionError {
+    if (buffered === 0) {
+      return new LdapConnectionError(
+        `Cannot read from the LDAP server as it closed the connection: server is ${this.#label}`,
+      );
+    }
+    const of = needed > 0 ? ` of ${needed}` : "";
+    return new LdapConnectionError(
+      `Cannot read from the LDAP server as it closed the connection in the middle of a message (received ${buffered}${of} bytes): server is ${this.#label}`,
+    );
+  }
+
+  async #write(message: Uint8Array): Promise<void> {
+    if (this.#closed) {
+      throw new LdapConnectionError(
+        `Cannot send to the LDAP server as the connection is closed: server is ${this.#label}`,
+      );
+    }
+    try {
+      if (!this.#layer) {
+        await this.#writeAll(message);
+        return;
+      }
+      const step = Math.max(1, this.#layer.maxSendSize);
+      for (let offset = 0; offset < message.length; offset += step) {
+        const token = this.#layer.wrap(message.subarray(offset, offset + step));
+        const framed = new Uint8Array(4 + token.length);
+        new DataView(framed.buffer).setUint32(0, token.length);
+        framed.set(token, 4);
+        await this.#writeAll(framed);
+      }
+    } catch (error) {
+      this.close();
+      throw new LdapConnectionError(
+        `Cannot send to the LDAP server as the connection failed (${
+          describe(error)
+        }): server is ${this.#label}`,
+        { cause: error },
+      );
+    }
+  }
+
+  async #writeAll(bytes: Uint8Array): Promise<void> {
+    let offset = 0;
+    while (offset < bytes.length) {
+      offset += await this.#conn.write(bytes.subarray(offset));
+    }
+  }
+
+  async #upgrade(tcp: Deno.TcpConn): Promise<void> {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    try {
+      const tls = await Deno.startTls(tcp, {
+        hostname: this.#url.hostname,
+        caCerts: this.#caCerts,
+      });
+      this.#conn = tls;
+      const timeout = new Promise<never>((_, reject) => {
+        timer = setTimeout(() => {
+          reject(
+            new Error(`no TLS handshake within ${this.#connectTimeout} ms`),
+          );
+          tls.close();
+        }, this.#connectTimeout);
+      });
+      await Promise.race([tls.handshake(), timeout]);
+      this.#tls = true;
+    } catch (error) {
+      this.close();
+      throw new LdapConnectionError(
+        `Cannot start TLS with the LDAP server as the handshake failed (${
+          describe(error)
+        }): server is ${this.#label}`,
+        { cause: error },
+      );
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+}
+
+function hex(byte: number): string {
+  return byte.toString(16).padStart(2, "0");
+}
+
+/** A short description of an unknown thrown value. */
+export function describe(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}

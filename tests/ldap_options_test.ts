@@ -1,0 +1,162 @@
+/**
+ * Validation of the LDAP client's options, URLs and reconnect backoff: bad
+ * settings are refused up front with errors naming the option and the value.
+ *
+ * Needs no permissions.
+ */
+
+import assert from "node:assert/strict";
+import {
+  DEFAULT_BACKOFF,
+  parseLdapUrl,
+  SyncClient,
+  type SyncClientOptions,
+} from "../lib/ldap/mod.ts";
+import { backoffDelay, resolveBackoff } from "../lib/ldap/backoff.ts";
+
+const VALID: SyncClientOptions = {
+  url: "ldap://127.0.0.1:389",
+  bind: { method: "anonymous" },
+  baseDN: "ou=workgroups,dc=example,dc=edu",
+};
+
+Deno.test("LDAP URL parsing accepts ldap and ldaps with default ports and IPv6 literals", () => {
+  assert.deepEqual(parseLdapUrl("ldap://ldap.example.edu"), {
+    scheme: "ldap",
+    hostname: "ldap.example.edu",
+    port: 389,
+  });
+  assert.deepEqual(parseLdapUrl("ldaps://ldap.example.edu/"), {
+    scheme: "ldaps",
+    hostname: "ldap.example.edu",
+    port: 636,
+  });
+  assert.deepEqual(parseLdapUrl("ldap://[::1]:3389"), {
+    scheme: "ldap",
+    hostname: "::1",
+    port: 3389,
+  });
+});
+
+Deno.test("LDAP URL parsing refuses other schemes, user information and search parts", () => {
+  for (
+    const [url, reason] of [
+      ["http://ldap.example.edu", "its scheme is not ldap or ldaps"],
+      ["ldapi://%2Frun%2Fslapd", "its scheme is not ldap or ldaps"],
+      ["ldap://user@ldap.example.edu", "it carries user information"],
+      [
+        "ldap://ldap.example.edu/dc=example,dc=edu?cn",
+        "it has a DN, attributes or filter part",
+      ],
+      ["not a url", "it is not a URL"],
+    ]
+  ) {
+    assert.throws(
+      () => parseLdapUrl(url),
+      (error: Error) =>
+        error instanceof TypeError &&
+        error.message.startsWith(`Cannot use the LDAP URL as ${reason}`) &&
+        error.message.endsWith(`url is "${url}"`),
+    );
+  }
+});
+
+Deno.test("SyncClient refuses bad options up front, naming the option", () => {
+  const cases: [Partial<SyncClientOptions>, RegExp][] = [
+    [{ url: "ldaps://h", startTls: true }, /StartTLS with an ldaps:\/\/ URL/],
+    [
+      { filter: "(cn=unbalanced" },
+      /option filter as it is not valid RFC 4515 syntax: filter is "\(cn=unbalanced"/,
+    ],
+    [
+      { maxPduSize: 100 },
+      /maxPduSize as it is not an integer of at least 1024 bytes: got 100/,
+    ],
+    [
+      { operationTimeout: -1 },
+      /operationTimeout as it is not a positive number of milliseconds: got -1/,
+    ],
+    [{ connectTimeout: NaN }, /connectTimeout/],
+    [
+      { scope: "children" as "sub" },
+      /scope as it is not base, one or sub: got "children"/,
+    ],
+    [
+      { mode: "persist" as "refreshOnly" },
+      /mode as it is not refreshOnly or refreshAndPersist/,
+    ],
+    [
+      { attributes: ["cn", ""] },
+      /attributes as it is not a list of attribute names/,
+    ],
+    [
+      { cookie: "abc" as unknown as Uint8Array },
+      /cookie as it is neither a Uint8Array nor a function/,
+    ],
+    [
+      { bind: { method: "kerberos" } as unknown as SyncClientOptions["bind"] },
+      /method is not anonymous, simple or gssapi: got "kerberos"/,
+    ],
+    [
+      { bind: { method: "simple", dn: "", passwordFile: "/x" } },
+      /dn is not a non-empty string/,
+    ],
+    [{ bind: { method: "gssapi", layers: [] } }, /layers is empty/],
+    [
+      { reconnect: { jitter: 2 } },
+      /jitter as it is not between 0 and 1: got 2/,
+    ],
+    [
+      { reconnect: { minDelay: 10, maxDelay: 5 } },
+      /maxDelay as it is not a finite number >= minDelay \(10\): got 5/,
+    ],
+    [
+      { reconnect: { maxAttempts: 0 } },
+      /maxAttempts as it is not an integer >= 1 or Infinity: got 0/,
+    ],
+    [
+      { reconnect: { multiplier: 0.5 } },
+      /multiplier as it is not a finite number >= 1: got 0.5/,
+    ],
+  ];
+  for (const [change, message] of cases) {
+    assert.throws(() => new SyncClient({ ...VALID, ...change }), message);
+  }
+  assert.ok(new SyncClient(VALID));
+});
+
+Deno.test("SyncClient confirm() keeps a copy and refuses when a cookie function is the source", () => {
+  const client = new SyncClient({ ...VALID, cookie: new Uint8Array([1]) });
+  assert.deepEqual(client.confirmedCookie, new Uint8Array([1]));
+  const cookie = new Uint8Array([2, 3]);
+  client.confirm(cookie);
+  cookie[0] = 9;
+  assert.deepEqual(client.confirmedCookie, new Uint8Array([2, 3]));
+
+  let stored: Uint8Array | undefined = new Uint8Array([7]);
+  const fromStore = new SyncClient({ ...VALID, cookie: () => stored });
+  assert.deepEqual(fromStore.confirmedCookie, new Uint8Array([7]));
+  stored = undefined;
+  assert.equal(fromStore.confirmedCookie, undefined);
+  assert.throws(
+    () => fromStore.confirm(new Uint8Array([1])),
+    /reads it from the cookie function/,
+  );
+});
+
+Deno.test("reconnect backoff grows exponentially up to maxDelay, with jitter below the full delay", () => {
+  assert.deepEqual(resolveBackoff(), DEFAULT_BACKOFF);
+  const exact = resolveBackoff({ minDelay: 100, maxDelay: 1000, jitter: 0 });
+  assert.deepEqual(
+    [1, 2, 3, 4, 5, 10].map((attempt) => backoffDelay(exact, attempt)),
+    [100, 200, 400, 800, 1000, 1000],
+  );
+  const jittered = resolveBackoff({
+    minDelay: 100,
+    maxDelay: 1000,
+    jitter: 0.5,
+  });
+  const delays = Array.from({ length: 200 }, () => backoffDelay(jittered, 3));
+  assert.ok(delays.every((d) => d >= 200 && d <= 400), `${delays}`);
+  assert.ok(new Set(delays).size > 10, "jitter varies the delay");
+});
