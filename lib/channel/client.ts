@@ -1,0 +1,422 @@
+/**
+ * The LDAP Consumer's end of the channel: N authenticated connections; the
+ * events of one workgroup always travel on the same connection (FNV-1a hash
+ * of the workgroup name modulo N), in order. Each connection keeps a bounded
+ * window of events sent but not acknowledged; after a reconnect (with
+ * backoff) it re-sends them, same ids, in the original order.
+ *
+ * @module
+ */
+
+import { getLogger } from "@logtape/logtape";
+import {
+  type ChannelAddress,
+  connect,
+  describeAddress,
+  validateAddress,
+} from "./address.ts";
+import { AuthKey, clientHandshake } from "./auth.ts";
+import {
+  DEFAULT_MAX_FRAME_BYTES,
+  encodeFrame,
+  FrameReader,
+  FrameWriter,
+} from "./framing.ts";
+import { decodeMessage, encodeEvent } from "./protocol.ts";
+
+/** An event to send. */
+export interface OutgoingEvent {
+  id: string;
+  workgroup: string;
+  /** The event as JSON text. */
+  body: string;
+}
+
+/** Options of {@linkcode ChannelClient.open}. */
+export interface ChannelClientOptions {
+  address: ChannelAddress;
+  /** The shared auth key file (mode 0600 or tighter). */
+  keyFile: string;
+  /** Connections to keep. Default 4. */
+  connections?: number;
+  /** Events in flight (sent, not acknowledged) per connection. Default 256. */
+  window?: number;
+  /** Called once per acknowledged event id. */
+  onAck?: (id: string) => void;
+  /** The largest frame accepted from the server. Default 16 MiB. */
+  maxFrameBytes?: number;
+  /** Time allowed for connect and handshake, in ms. Default 5000. */
+  handshakeTimeoutMs?: number;
+  /** First reconnect delay in ms (doubling, with full jitter). Default 100. */
+  initialBackoffMs?: number;
+  /** Largest reconnect delay in ms. Default 10000. */
+  maxBackoffMs?: number;
+}
+
+/** Raised for invalid client options or a use after close. */
+export class ChannelClientError extends Error {
+  /** Constructs a ChannelClientError. */
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = "ChannelClientError";
+  }
+}
+
+const logger = getLogger(["wgsync", "channel"]);
+
+/** FNV-1a (32-bit) over the UTF-16 code units of a string. */
+export function workgroupHash(workgroup: string): number {
+  let hash = 0x811c9dc5;
+  for (let i = 0; i < workgroup.length; i++) {
+    hash ^= workgroup.charCodeAt(i);
+    hash = Math.imul(hash, 0x01000193);
+  }
+  return hash >>> 0;
+}
+
+function positiveInteger(name: string, value: number): number {
+  if (!Number.isInteger(value) || value < 1) {
+    throw new ChannelClientError(
+      `Cannot open the channel client as ${name} is invalid: ${name} is ${value}, expected a positive integer`,
+    );
+  }
+  return value;
+}
+
+interface Settings {
+  address: ChannelAddress;
+  key: AuthKey;
+  window: number;
+  onAck: (id: string) => void;
+  maxFrameBytes: number;
+  handshakeTimeoutMs: number;
+  initialBackoffMs: number;
+  maxBackoffMs: number;
+  signal: AbortSignal;
+}
+
+/** One connection slot: its in-flight window and its reconnect loop. */
+class Slot {
+  #settings: Settings;
+  #number: number;
+  #inFlight = new Map<string, Uint8Array>();
+  #roomWaiters: (() => void)[] = [];
+  #upWaiters: (() => void)[] = [];
+  #drainWaiters: (() => void)[] = [];
+  #writer: FrameWriter | undefined;
+  #conn: Deno.Conn | undefined;
+  #up = false;
+  #loop: Promise<void>;
+
+  constructor(settings: Settings, number: number) {
+    this.#settings = settings;
+    this.#number = number;
+    this.#loop = this.#run();
+  }
+
+  get up(): boolean {
+    return this.#up;
+  }
+
+  get inFlight(): number {
+    return this.#inFlight.size;
+  }
+
+  get loop(): Promise<void> {
+    return this.#loop;
+  }
+
+  async submit(event: OutgoingEvent): Promise<void> {
+    if (this.#inFlight.has(event.id)) return;
+    while (this.#inFlight.size >= this.#settings.window) {
+      if (this.#settings.signal.aborted) {
+        throw new ChannelClientError(
+          "Cannot submit the event as the channel client is closed",
+        );
+      }
+      await new Promise<void>((resolve) => this.#roomWaiters.push(resolve));
+    }
+    if (this.#settings.signal.aborted) {
+      throw new ChannelClientError(
+        "Cannot submit the event as the channel client is closed",
+      );
+    }
+    if (this.#inFlight.has(event.id)) return;
+    const frame = encodeFrame(
+      encodeEvent(event.id, event.workgroup, event.body),
+    );
+    this.#inFlight.set(event.id, frame);
+    if (this.#up) this.#send(frame);
+  }
+
+  waitUp(): Promise<void> {
+    return this.#up
+      ? Promise.resolve()
+      : new Promise((resolve) => this.#upWaiters.push(resolve));
+  }
+
+  waitDrained(): Promise<void> {
+    return this.#inFlight.size === 0
+      ? Promise.resolve()
+      : new Promise((resolve) => this.#drainWaiters.push(resolve));
+  }
+
+  wakeAll(): void {
+    for (
+      const list of [this.#roomWaiters, this.#upWaiters, this.#drainWaiters]
+    ) {
+      for (const wake of list.splice(0)) wake();
+    }
+    try {
+      this.#conn?.close();
+    } catch {
+      // Already closed.
+    }
+  }
+
+  #send(frame: Uint8Array): void {
+    // A failed write breaks the connection; the read loop notices and reconnects.
+    this.#writer?.write(frame).catch(() => this.#conn?.close());
+  }
+
+  #describe(): string {
+    return `connection ${this.#number} to ${
+      describeAddress(this.#settings.address)
+    }`;
+  }
+
+  async #run(): Promise<void> {
+    const { signal } = this.#settings;
+    let attempt = 0;
+    while (!signal.aborted) {
+      let reason: string | undefined;
+      try {
+        await this.#session(() => {
+          attempt = 0;
+        });
+        if (!signal.aborted) reason = "the server closed the connection";
+      } catch (error) {
+        if (!signal.aborted) {
+          reason = error instanceof Error ? error.message : String(error);
+        }
+      }
+      if (signal.aborted) break;
+      const ceiling = Math.min(
+        this.#settings.maxBackoffMs,
+        this.#settings.initialBackoffMs * 2 ** Math.min(attempt, 30),
+      );
+      const delay = Math.round(ceiling / 2 + Math.random() * ceiling / 2);
+      attempt++;
+      logger.warn(
+        "Channel {connection} is down ({reason}); {inFlight} events await acknowledgement; reconnecting in {delay} ms",
+        {
+          connection: this.#describe(),
+          reason,
+          inFlight: this.#inFlight.size,
+          delay,
+        },
+      );
+      await sleep(delay, signal);
+    }
+  }
+
+  async #session(onUp: () => void): Promise<void> {
+    const settings = this.#settings;
+    let timedOut = false;
+    let conn: Deno.Conn | undefined;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      try {
+        conn?.close();
+      } catch {
+        // Already closed.
+      }
+    }, settings.handshakeTimeoutMs);
+    try {
+      conn = await connect(settings.address);
+    } catch (error) {
+      clearTimeout(timer);
+      throw new ChannelClientError(
+        `cannot connect: ${
+          error instanceof Error ? error.message : String(error)
+        }`,
+        { cause: error },
+      );
+    }
+    this.#conn = conn;
+    if (settings.signal.aborted) {
+      clearTimeout(timer);
+      conn.close();
+      return;
+    }
+    const reader = new FrameReader(conn, { maxBytes: 4096 });
+    const writer = new FrameWriter(conn);
+    try {
+      try {
+        await clientHandshake({ reader, writer }, settings.key);
+      } catch (error) {
+        if (timedOut) {
+          throw new ChannelClientError(
+            `the handshake did not complete within ${settings.handshakeTimeoutMs} ms`,
+          );
+        }
+        throw new ChannelClientError(
+          `authentication failed: ${
+            error instanceof Error ? error.message : String(error)
+          }`,
+          { cause: error },
+        );
+      } finally {
+        clearTimeout(timer);
+      }
+      reader.maxBytes = settings.maxFrameBytes;
+      this.#writer = writer;
+      this.#up = true;
+      onUp();
+      logger.info(
+        "Channel {connection} is up; re-sending {inFlight} unacknowledged events",
+        {
+          connection: this.#describe(),
+          inFlight: this.#inFlight.size,
+        },
+      );
+      for (const frame of this.#inFlight.values()) this.#send(frame);
+      for (const wake of this.#upWaiters.splice(0)) wake();
+      while (true) {
+        const payload = await reader.read();
+        if (payload === null) return;
+        const ack = decodeMessage(payload, ["ack"]);
+        if (this.#inFlight.delete(ack.id)) {
+          settings.onAck(ack.id);
+          this.#roomWaiters.shift()?.();
+          if (this.#inFlight.size === 0) {
+            for (const wake of this.#drainWaiters.splice(0)) wake();
+          }
+        }
+      }
+    } finally {
+      this.#up = false;
+      this.#writer = undefined;
+      try {
+        conn.close();
+      } catch {
+        // Already closed.
+      }
+    }
+  }
+}
+
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(done, ms);
+    function done() {
+      clearTimeout(timer);
+      signal.removeEventListener("abort", done);
+      resolve();
+    }
+    signal.addEventListener("abort", done, { once: true });
+  });
+}
+
+/** The sending end of the channel. */
+export class ChannelClient {
+  #slots: Slot[];
+  #abort: AbortController;
+  #closed = false;
+
+  private constructor(slots: Slot[], abort: AbortController) {
+    this.#slots = slots;
+    this.#abort = abort;
+  }
+
+  /**
+   * Validates the options, loads the key (refusing a key file open to
+   * others) and starts connecting; events may be submitted at once.
+   */
+  static async open(options: ChannelClientOptions): Promise<ChannelClient> {
+    const address = validateAddress(options.address);
+    const connections = positiveInteger(
+      "connections",
+      options.connections ?? 4,
+    );
+    const abort = new AbortController();
+    const settings: Settings = {
+      address,
+      key: await AuthKey.load(options.keyFile),
+      window: positiveInteger("window", options.window ?? 256),
+      onAck: options.onAck ?? (() => {}),
+      maxFrameBytes: positiveInteger(
+        "maxFrameBytes",
+        options.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES,
+      ),
+      handshakeTimeoutMs: positiveInteger(
+        "handshakeTimeoutMs",
+        options.handshakeTimeoutMs ?? 5000,
+      ),
+      initialBackoffMs: positiveInteger(
+        "initialBackoffMs",
+        options.initialBackoffMs ?? 100,
+      ),
+      maxBackoffMs: positiveInteger(
+        "maxBackoffMs",
+        options.maxBackoffMs ?? 10000,
+      ),
+      signal: abort.signal,
+    };
+    const slots = Array.from(
+      { length: connections },
+      (_, i) => new Slot(settings, i + 1),
+    );
+    return new ChannelClient(slots, abort);
+  }
+
+  /** The connection (0 … N-1) that carries a workgroup's events. */
+  connectionOf(workgroup: string): number {
+    return workgroupHash(workgroup) % this.#slots.length;
+  }
+
+  /**
+   * Queues an event on its workgroup's connection; resolves once it is in the
+   * window (sent, or waiting for the connection to come up). Waits while the
+   * window is full. An id already in flight is not queued twice.
+   */
+  submit(event: OutgoingEvent): Promise<void> {
+    if (this.#closed) {
+      return Promise.reject(
+        new ChannelClientError(
+          "Cannot submit the event as the channel client is closed",
+        ),
+      );
+    }
+    return this.#slots[this.connectionOf(event.workgroup)].submit(event);
+  }
+
+  /** The number of connections that are up (authenticated). */
+  get connected(): number {
+    return this.#slots.filter((slot) => slot.up).length;
+  }
+
+  /** The number of events sent or queued but not acknowledged. */
+  get inFlight(): number {
+    return this.#slots.reduce((sum, slot) => sum + slot.inFlight, 0);
+  }
+
+  /** Resolves when every connection is up (or the client is closed). */
+  async waitConnected(): Promise<void> {
+    await Promise.all(this.#slots.map((slot) => slot.waitUp()));
+  }
+
+  /** Resolves when no event is in flight (or the client is closed). */
+  async drained(): Promise<void> {
+    await Promise.all(this.#slots.map((slot) => slot.waitDrained()));
+  }
+
+  /** Closes every connection; events not acknowledged are forgotten (the outbox still has them). */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#abort.abort();
+    for (const slot of this.#slots) slot.wakeAll();
+    await Promise.all(this.#slots.map((slot) => slot.loop));
+  }
+}

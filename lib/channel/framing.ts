@@ -1,0 +1,193 @@
+/**
+ * Length-prefixed frames: a 4-byte big-endian payload length, then the
+ * payload. A frame longer than the reader's limit is refused before any of it
+ * is buffered.
+ *
+ * @module
+ */
+
+/** The default largest frame payload: 16 MiB (a snapshot of a very large workgroup). */
+export const DEFAULT_MAX_FRAME_BYTES = 16 * 1024 * 1024;
+
+/** Raised for a frame that breaks the framing rules. */
+export class FrameError extends Error {
+  /** Constructs a FrameError. */
+  constructor(message: string) {
+    super(message);
+    this.name = "FrameError";
+  }
+}
+
+const encoder = new TextEncoder();
+
+/** Encodes one frame around a payload (a string is encoded as UTF-8). */
+export function encodeFrame(payload: string | Uint8Array): Uint8Array {
+  const bytes = typeof payload === "string" ? encoder.encode(payload) : payload;
+  const frame = new Uint8Array(4 + bytes.length);
+  new DataView(frame.buffer).setUint32(0, bytes.length);
+  frame.set(bytes, 4);
+  return frame;
+}
+
+/** Something frames can be read from, such as a `Deno.Conn`. */
+export interface ByteSource {
+  read(buffer: Uint8Array): Promise<number | null>;
+}
+
+/** Something frames can be written to, such as a `Deno.Conn`. */
+export interface ByteSink {
+  write(buffer: Uint8Array): Promise<number>;
+}
+
+/** Reads frames from a byte stream. */
+export class FrameReader {
+  #source: ByteSource;
+  #buffer = new Uint8Array(64 * 1024);
+  #start = 0;
+  #end = 0;
+  #maxBytes: number;
+
+  /** Reads from `source`, refusing payloads above `maxBytes`. */
+  constructor(source: ByteSource, options: { maxBytes: number }) {
+    this.#source = source;
+    this.#maxBytes = options.maxBytes;
+  }
+
+  /** The largest payload accepted (may be raised once the peer is authenticated). */
+  get maxBytes(): number {
+    return this.#maxBytes;
+  }
+
+  set maxBytes(value: number) {
+    this.#maxBytes = value;
+  }
+
+  /**
+   * Reads the next frame's payload; null when the stream ended between
+   * frames. Throws {@linkcode FrameError} for an oversized frame or a stream
+   * that ends inside a frame.
+   */
+  async read(): Promise<Uint8Array | null> {
+    while (true) {
+      const available = this.#end - this.#start;
+      if (available >= 4) {
+        const length = new DataView(
+          this.#buffer.buffer,
+          this.#buffer.byteOffset + this.#start,
+          4,
+        ).getUint32(0);
+        if (length > this.#maxBytes) {
+          throw new FrameError(
+            `frame of ${length} bytes exceeds the limit of ${this.#maxBytes} bytes`,
+          );
+        }
+        if (available >= 4 + length) {
+          const payload = this.#buffer.slice(
+            this.#start + 4,
+            this.#start + 4 + length,
+          );
+          this.#start += 4 + length;
+          if (this.#start === this.#end) this.#start = this.#end = 0;
+          return payload;
+        }
+        this.#reserve(4 + length);
+      } else {
+        this.#reserve(4);
+      }
+      const n = await this.#source.read(this.#buffer.subarray(this.#end));
+      if (n === null) {
+        if (this.#end === this.#start) return null;
+        throw new FrameError(
+          `the stream ended inside a frame (${
+            this.#end - this.#start
+          } bytes of it received)`,
+        );
+      }
+      this.#end += n;
+    }
+  }
+
+  /** Makes room for `need` bytes from #start, plus some read-ahead. */
+  #reserve(need: number): void {
+    const wanted = need + 16 * 1024;
+    if (this.#start + wanted <= this.#buffer.length) return;
+    if (wanted <= this.#buffer.length) {
+      this.#buffer.copyWithin(0, this.#start, this.#end);
+    } else {
+      const bigger = new Uint8Array(Math.max(wanted, this.#buffer.length * 2));
+      bigger.set(this.#buffer.subarray(this.#start, this.#end));
+      this.#buffer = bigger;
+    }
+    this.#end -= this.#start;
+    this.#start = 0;
+  }
+}
+
+/**
+ * Writes frames in order; frames queued while a write is in progress go out
+ * together in the next write.
+ */
+export class FrameWriter {
+  #sink: ByteSink;
+  #queue: Uint8Array[] = [];
+  #queuedBytes = 0;
+  #waiters: { resolve: () => void; reject: (error: unknown) => void }[] = [];
+  #writing = false;
+  #error: unknown;
+
+  /** Writes to `sink`. */
+  constructor(sink: ByteSink) {
+    this.#sink = sink;
+  }
+
+  /** Queues an encoded frame; resolves once it was written, rejects when the sink failed. */
+  write(frame: Uint8Array): Promise<void> {
+    if (this.#error !== undefined) return Promise.reject(this.#error);
+    return new Promise((resolve, reject) => {
+      this.#queue.push(frame);
+      this.#queuedBytes += frame.length;
+      this.#waiters.push({ resolve, reject });
+      if (!this.#writing) this.#flush();
+    });
+  }
+
+  async #flush(): Promise<void> {
+    this.#writing = true;
+    try {
+      while (this.#queue.length > 0) {
+        const frames = this.#queue;
+        const waiters = this.#waiters;
+        let bytes: Uint8Array;
+        if (frames.length === 1) bytes = frames[0];
+        else {
+          bytes = new Uint8Array(this.#queuedBytes);
+          let offset = 0;
+          for (const frame of frames) {
+            bytes.set(frame, offset);
+            offset += frame.length;
+          }
+        }
+        this.#queue = [];
+        this.#waiters = [];
+        this.#queuedBytes = 0;
+        try {
+          let written = 0;
+          while (written < bytes.length) {
+            written += await this.#sink.write(bytes.subarray(written));
+          }
+        } catch (error) {
+          this.#error = error;
+          for (const waiter of [...waiters, ...this.#waiters]) {
+            waiter.reject(error);
+          }
+          this.#queue = [];
+          this.#waiters = [];
+          return;
+        }
+        for (const waiter of waiters) waiter.resolve();
+      }
+    } finally {
+      this.#writing = false;
+    }
+  }
+}

@@ -1,0 +1,129 @@
+/**
+ * Moves committed outbox events to the channel, in outbox order, and deletes
+ * an outbox row only once its event was acknowledged. Acknowledgements are
+ * deleted in small batches (a lost batch only means a re-send of the same
+ * ids after a crash).
+ *
+ * @module
+ */
+
+import type { Store } from "./store.ts";
+
+/** Where the pump submits events: the channel client, or anything alike. */
+export interface EventSink {
+  /** Resolves once the event was accepted into the sink's window. */
+  submit(event: { id: string; workgroup: string; body: string }): Promise<void>;
+}
+
+/** Options of {@linkcode OutboxPump}. */
+export interface OutboxPumpOptions {
+  /** Rows read from the outbox at a time. Default 512. */
+  readBatch?: number;
+  /** Acknowledged rows deleted per batch at most. Default 512. */
+  ackBatch?: number;
+  /** Longest delay before acknowledged rows are deleted, in ms. Default 20. */
+  ackDelayMs?: number;
+}
+
+/** Feeds the outbox to an {@linkcode EventSink}; wire the sink's acknowledgements to {@linkcode OutboxPump.ack}. */
+export class OutboxPump {
+  #store: Store;
+  #sink: EventSink;
+  #readBatch: number;
+  #ackBatch: number;
+  #ackDelayMs: number;
+  #position = 0;
+  #submitted = new Map<string, number[]>();
+  #acked: number[] = [];
+  #timer: ReturnType<typeof setTimeout> | undefined;
+
+  /** Validates the options up front. */
+  constructor(store: Store, sink: EventSink, options: OutboxPumpOptions = {}) {
+    this.#store = store;
+    this.#sink = sink;
+    this.#readBatch = positive("readBatch", options.readBatch ?? 512);
+    this.#ackBatch = positive("ackBatch", options.ackBatch ?? 512);
+    this.#ackDelayMs = positive("ackDelayMs", options.ackDelayMs ?? 20);
+  }
+
+  /** Events submitted and not yet acknowledged. */
+  get pending(): number {
+    return this.#submitted.size;
+  }
+
+  /** Records an acknowledgement from the sink: the event's outbox row(s) will be deleted. */
+  ack(id: string): void {
+    const positions = this.#submitted.get(id);
+    if (positions === undefined) return;
+    this.#submitted.delete(id);
+    this.#acked.push(...positions);
+    if (this.#acked.length >= this.#ackBatch) this.flush();
+    else if (this.#timer === undefined) {
+      this.#timer = setTimeout(() => this.flush(), this.#ackDelayMs);
+    }
+  }
+
+  /** Deletes the acknowledged rows now. */
+  flush(): void {
+    if (this.#timer !== undefined) {
+      clearTimeout(this.#timer);
+      this.#timer = undefined;
+    }
+    if (this.#acked.length === 0 || this.#store.closed) return;
+    const positions = this.#acked;
+    this.#acked = [];
+    this.#store.deleteOutbox(positions);
+  }
+
+  /**
+   * Submits committed outbox events in order until `signal` aborts, waiting
+   * for new commits when the outbox is exhausted. Flushes acknowledgements on
+   * the way out.
+   */
+  async run(signal: AbortSignal): Promise<void> {
+    const aborted = new Promise<void>((resolve) => {
+      if (signal.aborted) resolve();
+      signal.addEventListener("abort", () => resolve(), { once: true });
+    });
+    try {
+      while (!signal.aborted && !this.#store.closed) {
+        const committed = this.#store.committed();
+        const rows = this.#store.readOutbox(this.#position, this.#readBatch);
+        if (rows.length === 0) {
+          await Promise.race([committed, aborted]);
+          continue;
+        }
+        for (const row of rows) {
+          if (signal.aborted) return;
+          this.#position = row.position;
+          const already = this.#submitted.get(row.id);
+          if (already !== undefined) {
+            // The same id twice in the outbox (a repeated snapshot): one send covers both rows.
+            already.push(row.position);
+            continue;
+          }
+          this.#submitted.set(row.id, [row.position]);
+          await Promise.race([
+            this.#sink.submit({
+              id: row.id,
+              workgroup: row.workgroup,
+              body: row.body,
+            }),
+            aborted,
+          ]);
+        }
+      }
+    } finally {
+      this.flush();
+    }
+  }
+}
+
+function positive(name: string, value: number): number {
+  if (!Number.isInteger(value) || value < 1) {
+    throw new RangeError(
+      `Cannot create the outbox pump as ${name} is invalid: ${name} is ${value}, expected a positive integer`,
+    );
+  }
+  return value;
+}
