@@ -15,124 +15,20 @@
 
 import assert from "node:assert/strict";
 import {
-  type BindOptions,
   LdapConnectionError,
   type LdapError,
   SyncClient,
   type SyncMessage,
 } from "../lib/ldap/mod.ts";
 import {
-  getStack,
-  signal,
-  type StackInfo,
-  startStack,
-} from "./helpers/stack.ts";
-
-const decoder = new TextDecoder();
-
-function adminBind(stack: StackInfo): BindOptions {
-  return {
-    method: "simple",
-    dn: stack.ldap.adminDn,
-    passwordFile: stack.ldap.adminPasswordFile,
-  };
-}
-
-async function ldapUtil(
-  stack: StackInfo,
-  tool: string,
-  input: string,
-  args: string[] = [],
-): Promise<string> {
-  const child = new Deno.Command(tool, {
-    args: [
-      "-x",
-      "-H",
-      stack.ldap.url,
-      "-D",
-      stack.ldap.adminDn,
-      "-y",
-      stack.ldap.adminPasswordFile,
-      ...args,
-    ],
-    stdin: "piped",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  const writer = child.stdin.getWriter();
-  await writer.write(new TextEncoder().encode(input));
-  await writer.close();
-  const output = await child.output();
-  if (!output.success) {
-    throw new Error(`${tool} failed: ${decoder.decode(output.stderr)}`);
-  }
-  return decoder.decode(output.stdout);
-}
-
-async function container(
-  stack: StackInfo,
-  groups: number,
-): Promise<{ base: string; groups: string[] }> {
-  const ou = `t${crypto.randomUUID().slice(0, 8)}`;
-  const base = `ou=${ou},${stack.ldap.suffix}`;
-  const dns = Array.from(
-    { length: groups },
-    (_, i) => `cn=${ou}:g${i},${base}`,
-  );
-  await ldapUtil(
-    stack,
-    "ldapadd",
-    `dn: ${base}\nobjectClass: organizationalUnit\nou: ${ou}\n\n` +
-      dns.map((dn, i) =>
-        `dn: ${dn}\nobjectClass: groupOfNames\ncn: ${ou}:g${i}\nmember: uid=m${i},${stack.ldap.peopleBase}\n\n`
-      ).join(""),
-  );
-  return { base, groups: dns };
-}
-
-async function entryUUID(stack: StackInfo, dn: string): Promise<string> {
-  const out = await ldapUtil(stack, "ldapsearch", "", [
-    "-LLL",
-    "-b",
-    dn,
-    "-s",
-    "base",
-    "entryUUID",
-  ]);
-  return /^entryUUID: (.+)$/m.exec(out)![1];
-}
-
-async function nextWithin(
-  iterator: AsyncIterator<SyncMessage>,
-  ms = 15_000,
-): Promise<SyncMessage | undefined> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(
-      () => reject(new Error(`no message within ${ms} ms`)),
-      ms,
-    );
-  });
-  try {
-    const result = await Promise.race([iterator.next(), timeout]);
-    return result.done ? undefined : result.value;
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
-async function readUntil(
-  iterator: AsyncIterator<SyncMessage>,
-  until: (message: SyncMessage) => boolean,
-): Promise<SyncMessage[]> {
-  const messages: SyncMessage[] = [];
-  for (;;) {
-    const message = await nextWithin(iterator);
-    if (message === undefined) return messages;
-    messages.push(message);
-    if (until(message)) return messages;
-  }
-}
+  adminBind,
+  container,
+  entryUUID,
+  ldapUtil,
+  nextWithin,
+  readUntil,
+} from "./helpers/ldap_admin.ts";
+import { getStack, signal, startStack } from "./helpers/stack.ts";
 
 const refreshDone = (message: SyncMessage) =>
   message.kind === "refreshEnd" && message.refreshDone;
