@@ -1,7 +1,8 @@
 /**
  * The unit files pass `systemd-analyze verify` (real systemd) inside a
- * temporary root that holds them and an executable at each ExecStart path
- * (the compiled role binaries are not installed on a test machine).
+ * temporary root that holds them, the host's own system units, and an
+ * executable at each Exec path (the compiled role binaries are not
+ * installed on a test machine).
  */
 import assert from "node:assert/strict";
 
@@ -30,6 +31,11 @@ for (const unit of units) {
     const root = await Deno.makeTempDir({ prefix: "wgsync-units-" });
     try {
       await Deno.mkdir(`${root}/etc/systemd/system`, { recursive: true });
+      await Deno.mkdir(`${root}/usr/lib/systemd`, { recursive: true });
+      const copy = await new Deno.Command("cp", {
+        args: ["-a", "/usr/lib/systemd/system", `${root}/usr/lib/systemd/`],
+      }).output();
+      assert.ok(copy.success, "cannot copy the host's system units");
       for (const name of units) {
         const text = await Deno.readTextFile(`${UNITS}${name}`);
         await Deno.writeTextFile(`${root}/etc/systemd/system/${name}`, text);
@@ -55,3 +61,66 @@ for (const unit of units) {
     }
   });
 }
+
+/** The unit graph of DESIGN.md: what each unit needs, and how. */
+const GRAPH: Record<string, Record<string, string[]>> = {
+  "wgsync-event.service": {
+    Type: ["notify"],
+    After: ["network-online.target"],
+    Wants: ["network-online.target"],
+  },
+  "wgsync-ldap.service": {
+    Type: ["notify"],
+    Requires: ["wgsync-event.service", "wgsync-ebs.service"],
+    BindsTo: ["wgsync-ldap-keytab.service"],
+    After: [
+      "wgsync-event.service",
+      "wgsync-ebs.service",
+      "wgsync-ldap-keytab.service",
+    ],
+  },
+  "wgsync-ldap-keytab.service": {
+    Requires: ["wgsync-ldap-keytab-obtain.service"],
+    After: ["network-online.target", "wgsync-ldap-keytab-obtain.service"],
+  },
+  "wgsync-ldap-keytab-obtain.service": {
+    Type: ["oneshot"],
+    After: ["network-online.target"],
+  },
+  "wgsync-ebs.service": { Type: ["oneshot"] },
+  "wgsync-remctl.service": {
+    Type: ["notify"],
+    BindsTo: ["wgsync-remctl-keytab.service"],
+    After: ["wgsync-remctl-keytab.service"],
+    WantedBy: ["multi-user.target"],
+  },
+  "wgsync-remctl-keytab.service": {
+    Requires: ["wgsync-remctl-keytab-obtain.service"],
+    After: ["network-online.target", "wgsync-remctl-keytab-obtain.service"],
+  },
+  "wgsync-remctl-keytab-obtain.service": {
+    Type: ["oneshot"],
+    After: ["network-online.target"],
+  },
+};
+
+Deno.test("units: the unit graph is the one of DESIGN.md", () => {
+  assert.deepEqual(units, Object.keys(GRAPH).sort());
+  for (const [unit, wanted] of Object.entries(GRAPH)) {
+    const settings: Record<string, string[]> = {};
+    for (const line of Deno.readTextFileSync(`${UNITS}${unit}`).split("\n")) {
+      const match = /^(\w+)=(.*)$/.exec(line);
+      if (match) {
+        (settings[match[1]] ??= []).push(...match[2].split(/\s+/));
+      }
+    }
+    for (const [key, values] of Object.entries(wanted)) {
+      for (const value of values) {
+        assert.ok(
+          settings[key]?.includes(value),
+          `${unit}: expected ${key}=${value}, found ${key}=${settings[key]}`,
+        );
+      }
+    }
+  }
+});
