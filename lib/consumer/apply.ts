@@ -38,7 +38,7 @@ import {
   type GuardVerdict,
   MassDeletionGuard,
 } from "./guard.ts";
-import { dnKey, MemberDirectory, rdnValue } from "./member.ts";
+import { boundDirectory, dnKey, MemberDirectory, rdnValue } from "./member.ts";
 import { RefreshState } from "./refresh.ts";
 import type { Store, WorkgroupRow } from "./store.ts";
 
@@ -112,6 +112,7 @@ export class WorkgroupApplier {
   #warnedNoCsn = false;
   #quiet = false;
   #fresh: Set<string> | undefined;
+  #held = false;
 
   /** Validates the options up front. */
   constructor(store: Store, options: WorkgroupApplierOptions = {}) {
@@ -159,6 +160,13 @@ export class WorkgroupApplier {
     this.#refresh.begin(this.#store.entryCount() > 0);
     this.#quiet = this.#store.snapshotPending;
     this.#fresh = this.#store.entryCount() === 0 ? new Set() : undefined;
+    // Member lists of created and snapshot events are held by reference to
+    // the store (see Store.appendMembersEvent) when the store resolves them
+    // exactly as this applier would: with this applier's directory, bound
+    // to the store by the people applier, or both it and the people table
+    // are empty.
+    this.#held = boundDirectory(this.#store) === this.#members ||
+      (this.#members.size === 0 && this.#store.personCount() === 0);
     this.#staged = 0;
     this.#state = "running";
     if (!this.#bulk) {
@@ -375,14 +383,17 @@ export class WorkgroupApplier {
 
   /** Emits a snapshot of a workgroup row; returns its seq (the caller stores it). */
   #snapshot(row: WorkgroupRow, observedAt: string): number {
-    const members = (JSON.parse(row.members) as string[]).map((dn) =>
-      this.#members.resolve(dn)
-    );
     return this.#emit(row.entryUUID, "workgroup.snapshot", row.name, {
       csn: row.csn,
       observedAt,
       seq: this.#nextSeq(row.seq),
-      payload: { members },
+      payload: this.#held ? {} : {
+        members: (JSON.parse(row.members) as string[]).map((dn) =>
+          this.#members.resolve(dn)
+        ),
+      },
+      // The row is not changed after its snapshot in this batch.
+      held: this.#held,
     });
   }
 
@@ -471,7 +482,14 @@ export class WorkgroupApplier {
     if (row === undefined) {
       if (!valid) this.#warnInvalid(dn, name);
       else if (!quiet) {
-        emit("workgroup.created", { members: this.#resolveAll(values) });
+        // The row inserted next holds exactly these members.
+        next.seq = this.#emit(entryUUID, "workgroup.created", next.name, {
+          csn,
+          observedAt,
+          seq: this.#nextSeq(next.seq),
+          payload: this.#held ? {} : { members: this.#resolveAll(values) },
+          held: this.#held,
+        });
       }
       store.insertWorkgroup(next);
       return;
@@ -535,6 +553,8 @@ export class WorkgroupApplier {
       seq: number;
       payload: EventPayload;
       facts?: { csn?: string; key?: string };
+      /** The members are the workgroup row's, held by reference (Store.appendMembersEvent). */
+      held?: boolean;
     },
   ): number {
     const facts = options.facts ?? {};
@@ -554,7 +574,8 @@ export class WorkgroupApplier {
       seq: options.seq,
       observedAt: options.observedAt,
     };
-    this.#store.appendEvent(event);
+    if (options.held) this.#store.appendMembersEvent(event, entryUUID);
+    else this.#store.appendEvent(event);
     this.#events++;
     return options.seq;
   }

@@ -132,3 +132,24 @@ export class MemberDirectory {
     };
   }
 }
+
+const boundDirectories = new WeakMap<object, MemberDirectory>();
+
+/**
+ * Records that `directory` is kept equal to the people table of `store`
+ * (the people applier loads and updates both together); the store then
+ * resolves member lists held by reference with it.
+ */
+export function bindDirectory(directory: MemberDirectory, store: object): void {
+  boundDirectories.set(store, directory);
+}
+
+/** The directory bound to `store` by {@linkcode bindDirectory}, if any. */
+export function boundDirectory(store: object): MemberDirectory | undefined {
+  return boundDirectories.get(store);
+}
+
+/** Forgets the directory bound to `store` (it may no longer match the table). */
+export function unbindDirectory(store: object): void {
+  boundDirectories.delete(store);
+}

@@ -9,7 +9,7 @@
 
 import { getLogger } from "@logtape/logtape";
 import type { SyncEntryMessage, SyncMessage } from "../ldap/sync_message.ts";
-import { dnKey, type MemberDirectory } from "./member.ts";
+import { bindDirectory, dnKey, type MemberDirectory } from "./member.ts";
 import { RefreshState } from "./refresh.ts";
 import type { Store } from "./store.ts";
 import { ApplyError } from "./apply.ts";
@@ -68,6 +68,7 @@ export class PeopleApplier {
         uniqueId: person.uniqueId,
       });
     }
+    bindDirectory(directory, store);
   }
 
   /** The cookie to resume the people search from; undefined means a full refresh. */
@@ -238,15 +239,17 @@ export class PeopleApplier {
     if (old?.dnKey === key && old.uid === uid && old.uniqueId === uniqueId) {
       return;
     }
-    if (old !== undefined && old.dnKey !== key) {
-      this.#directory.delete(old.dnKey);
-    }
+    // The store first writes out member lists it holds by reference,
+    // resolved with the directory as it was: change the directory after it.
     this.#store.setPerson({
       entryUUID: message.entryUUID,
       dnKey: key,
       uid,
       uniqueId,
     });
+    if (old !== undefined && old.dnKey !== key) {
+      this.#directory.delete(old.dnKey);
+    }
     this.#directory.set(key, { uid, uniqueId });
   }
 }
