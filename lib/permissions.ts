@@ -43,6 +43,23 @@ export const ROLE_PERMISSIONS = {
     ffi: false,
     sys: [],
   },
+  /**
+   * wgsync-ldap. Net is unscoped: the LDAP host comes from the configuration
+   * (and a host:port list cannot be known when the shebang is written); it
+   * also covers the channel's `unix:` socket and systemd's sockets. Reading
+   * and writing /run/wgsync is what connecting to the channel socket needs.
+   * FFI is MIT GSSAPI (it reads the k5start ccache in /run/wgsync-ldap and
+   * KRB5_CONFIG itself, outside Deno's permissions).
+   */
+  ldap: {
+    read: ["/etc/wgsync", "/var/lib/wgsync", "/run/wgsync-ldap", "/run/wgsync"],
+    write: ["/var/lib/wgsync", "/run/systemd", "/run/wgsync"],
+    net: true,
+    env: SYSTEMD_ENV,
+    run: [],
+    ffi: true,
+    sys: [],
+  },
 } as const satisfies Record<string, RolePermissions>;
 
 /** The name of a role module in `roles/`. */

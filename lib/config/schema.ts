@@ -75,6 +75,8 @@ export const ldapSchema = z.strictObject({
   }).optional(),
   data_dir: absolutePath,
   mass_delete_threshold: z.number().min(0).max(1).default(0.1),
+  /** How often STATUS= (workgroups, outbox depth, last change) is refreshed. */
+  status_interval_seconds: seconds.default(10),
 });
 
 /** The authenticated stream from wgsync-ldap to wgsync-event. */

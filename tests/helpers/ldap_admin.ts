@@ -41,10 +41,12 @@ export async function ldapUtil(
     stdout: "piped",
     stderr: "piped",
   }).spawn();
+  // Read while writing: a large input would otherwise fill the stdout pipe.
+  const pending = child.output();
   const writer = child.stdin.getWriter();
   await writer.write(new TextEncoder().encode(input));
   await writer.close();
-  const output = await child.output();
+  const output = await pending;
   if (!output.success) {
     throw new Error(`${tool} failed: ${decoder.decode(output.stderr)}`);
   }

@@ -1,0 +1,120 @@
+/**
+ * The mapping from wgsync.toml's [ldap] and [channel] sections to the
+ * consumer's library options, and its STATUS= line. Pure functions; the
+ * configuration is parsed by the real schema.
+ *
+ * Needs no permissions.
+ */
+
+import assert from "node:assert/strict";
+import { parseConfig } from "../lib/config/mod.ts";
+import {
+  channelAddress,
+  peopleSearch,
+  statusLine,
+  storeIdentity,
+  storePath,
+  syncClientOptions,
+  workgroupSearch,
+} from "../lib/ldap_consumer/mod.ts";
+
+const TOML = `
+[ldap]
+url = "ldap://ldap.example.edu"
+start_tls = true
+ca_file = "/etc/wgsync/ca.pem"
+data_dir = "/var/lib/wgsync/"
+[ldap.bind]
+method = "gssapi"
+ccache = "/run/wgsync-ldap/ccache"
+sasl_host = "ldap.example.edu"
+[ldap.workgroups]
+base = "ou=workgroups,dc=example,dc=edu"
+[ldap.people]
+base = "ou=people,dc=example,dc=edu"
+id_attribute = "suRegID"
+[channel]
+tcp = "127.0.0.1:9999"
+auth_key_file = "/etc/wgsync/channel.key"
+`;
+
+function config(text = TOML) {
+  return parseConfig(text, "test.toml");
+}
+
+Deno.test("consumer settings map [ldap] onto the sync client options, entryCSN requested", () => {
+  const ldap = config().ldap!;
+  const options = syncClientOptions(ldap, {
+    ...workgroupSearch(ldap),
+    cookie: () => undefined,
+  });
+  assert.equal(options.url, "ldap://ldap.example.edu");
+  assert.equal(options.startTls, true);
+  assert.equal(options.caFile, "/etc/wgsync/ca.pem");
+  assert.equal(options.connectTimeout, 10_000);
+  assert.equal(options.operationTimeout, 60_000);
+  assert.equal(options.mode, "refreshAndPersist");
+  assert.deepEqual(options.bind, {
+    method: "gssapi",
+    ccache: "/run/wgsync-ldap/ccache",
+    saslHost: "ldap.example.edu",
+    layers: ["confidentiality", "integrity", "none"],
+  });
+  assert.equal(options.baseDN, "ou=workgroups,dc=example,dc=edu");
+  assert.equal(options.filter, "(objectClass=groupOfNames)");
+  assert.deepEqual(options.attributes, ["cn", "member", "entryCSN"]);
+  assert.deepEqual(peopleSearch(ldap)?.attributes, ["uid", "suRegID"]);
+  assert.equal(storePath(ldap), "/var/lib/wgsync/store.sqlite");
+});
+
+Deno.test("consumer store identity changes with the search or bind identity, not with the server URL", () => {
+  const base = storeIdentity(config().ldap!);
+  const otherUrl = storeIdentity(
+    config(
+      TOML.replace("ldap://ldap.example.edu", "ldap://replica.example.edu"),
+    )
+      .ldap!,
+  );
+  assert.deepEqual(otherUrl, base);
+  const otherBase = storeIdentity(
+    config(TOML.replace("ou=workgroups,", "ou=groups,")).ldap!,
+  );
+  assert.notDeepEqual(otherBase, base);
+  const otherCache = storeIdentity(
+    config(TOML.replace("/run/wgsync-ldap/ccache", "/run/other/ccache")).ldap!,
+  );
+  assert.notDeepEqual(otherCache, base);
+});
+
+Deno.test("consumer channel address comes from socket or tcp", () => {
+  assert.deepEqual(channelAddress(config().channel!), {
+    transport: "tcp",
+    hostname: "127.0.0.1",
+    port: 9999,
+  });
+  const unix = config(
+    TOML.replace('tcp = "127.0.0.1:9999"', 'socket = "/run/wgsync/event.sock"'),
+  );
+  assert.deepEqual(channelAddress(unix.channel!), {
+    transport: "unix",
+    path: "/run/wgsync/event.sock",
+  });
+});
+
+Deno.test("consumer STATUS= line shows workgroups, outbox depth, seconds since the last change and the channel", () => {
+  const now = 1_000_000;
+  assert.equal(
+    statusLine({
+      state: "running",
+      workgroups: 20,
+      outbox: 3,
+      lastChange: now - 12_400,
+      channel: { up: 3, of: 4 },
+    }, now),
+    "running; 20 workgroups, outbox 3, last change 12 s ago, channel 3/4 up",
+  );
+  assert.equal(
+    statusLine({ state: "starting", workgroups: 0, outbox: 0 }, now),
+    "starting; 0 workgroups, outbox 0, no change since start",
+  );
+});
