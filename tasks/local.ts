@@ -3,20 +3,27 @@
  * Starts the local stack in `.stack/` (slapd, MIT KDC, k5start, remctld,
  * moto), validates `.stack/wgsync.toml` with every role that exists, starts
  * the pipeline's services that exist, says which are still missing, and runs
- * until Ctrl-C; then stops everything it started. `--once` stops right away
- * (for a quick check).
+ * until Ctrl-C; then stops everything it started.
+ *
+ * While wgsync-event does not exist, wgsync-ldap runs with `--stdout`: its
+ * events are printed as JSON lines instead of being sent. `--once` makes a
+ * change in the directory (adds a member to a workgroup), waits for its
+ * event, and stops: a quick end-to-end check.
  *
  * @module
  */
 import { parseArgs } from "node:util";
-import { ROLE_PERMISSIONS, type RoleName } from "../lib/permissions.ts";
-import { permissionFlags } from "../lib/permissions.ts";
+import {
+  permissionFlags,
+  ROLE_PERMISSIONS,
+  type RoleName,
+} from "../lib/permissions.ts";
 import { down, up } from "./stack/mod.ts";
 
-/** The pipeline's long-running services, in start order, and the issue that adds each. */
+/** The pipeline's long-running services, in start order. */
 const PIPELINE: readonly [string, string][] = [
   ["event", "the Event Generator"],
-  ["ldap", "the LDAP Consumer (issue 5)"],
+  ["ldap", "the LDAP Consumer"],
   ["remctl", "the Remctl Generator"],
   ["web", "the web site"],
 ];
@@ -25,9 +32,20 @@ const { values } = parseArgs({
   options: { once: { type: "boolean" }, dir: { type: "string" } },
 });
 const dir = values.dir ?? new URL("../.stack", import.meta.url).pathname;
+const roles = Object.keys(ROLE_PERMISSIONS) as string[];
+const roleArgs = (role: string, extra: string[]) => [
+  "run",
+  "--cached-only",
+  ...permissionFlags(role as RoleName, { extraRead: [dir], extraWrite: [dir] }),
+  new URL(`../roles/${role}.ts`, import.meta.url).pathname,
+  "--config",
+  `${dir}/wgsync.toml`,
+  ...extra,
+];
 
 await down(dir);
 const stack = await up(dir);
+const env = { KRB5_CONFIG: stack.krb5Config };
 console.log(`Local stack in ${dir}:`);
 console.log(
   `  slapd      ${stack.ldap.url} (GSSAPI as ${stack.principals.ldapClient})`,
@@ -39,53 +57,115 @@ console.log(
 console.log(`  AWS (moto) ${stack.aws.endpoint}`);
 console.log(`  config     ${stack.config}`);
 
-const roles = Object.keys(ROLE_PERMISSIONS) as RoleName[];
 let failed = false;
 for (const role of roles) {
   const output = await new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "--cached-only",
-      ...permissionFlags(role, { extraRead: [dir] }),
-      new URL(`../roles/${role}.ts`, import.meta.url).pathname,
-      "--config",
-      stack.config,
-      "--check-config",
-    ],
+    args: roleArgs(role, ["--check-config"]),
+    env,
   }).output();
   failed ||= !output.success;
 }
 
 const children: Deno.ChildProcess[] = [];
+let events: ReadableStream<string> | undefined;
 for (const [role, what] of PIPELINE) {
-  if (!(roles as string[]).includes(role)) {
+  if (!roles.includes(role)) {
     console.log(`  wgsync-${role}: not built yet (${what}); not started`);
     continue;
   }
-  children.push(
-    new Deno.Command(Deno.execPath(), {
-      args: [
-        "run",
-        "--cached-only",
-        ...permissionFlags(role as RoleName, {
-          extraRead: [dir],
-          extraWrite: [dir],
-        }),
-        new URL(`../roles/${role}.ts`, import.meta.url).pathname,
-        "--config",
-        stack.config,
-      ],
-    }).spawn(),
-  );
-  console.log(`  wgsync-${role}: started`);
+  const stdout = role === "ldap" && !roles.includes("event");
+  const child = new Deno.Command(Deno.execPath(), {
+    args: roleArgs(role, stdout ? ["--stdout"] : []),
+    env,
+    stdout: stdout ? "piped" : "inherit",
+  }).spawn();
+  children.push(child);
+  if (stdout) {
+    events = child.stdout.pipeThrough(new TextDecoderStream()).pipeThrough(
+      splitLines(),
+    );
+    console.log(
+      `  wgsync-${role}: started with --stdout (no wgsync-event to send to); its events follow`,
+    );
+  } else {
+    console.log(`  wgsync-${role}: started`);
+  }
 }
 
-if (!values.once && !failed) {
-  console.log("Running; Ctrl-C stops everything.");
-  await new Promise<void>((resolve) => {
-    Deno.addSignalListener("SIGINT", resolve);
-    Deno.addSignalListener("SIGTERM", resolve);
+/** Splits a text stream into lines. */
+function splitLines(): TransformStream<string, string> {
+  let rest = "";
+  return new TransformStream({
+    transform(chunk, controller) {
+      const lines = (rest + chunk).split("\n");
+      rest = lines.pop() ?? "";
+      for (const line of lines) controller.enqueue(line);
+    },
+    flush(controller) {
+      if (rest !== "") controller.enqueue(rest);
+    },
   });
+}
+
+/** Prints events; with `--once`, returns after the event of the change made. */
+async function follow(stream: ReadableStream<string>): Promise<boolean> {
+  const workgroup = `cn=uit:helpdesk,${stack.ldap.workgroupBase}`;
+  const member = `uid=local-check,${stack.ldap.peopleBase}`;
+  let changed = false;
+  for await (const line of stream) {
+    console.log(
+      `  event: ${line.length > 300 ? `${line.slice(0, 297)}...` : line}`,
+    );
+    if (!values.once) continue;
+    const event = JSON.parse(line);
+    if (event.type === "member.added" && event.member?.dn === member) {
+      return true;
+    }
+    if (!changed && event.type === "workgroup.created") {
+      changed = true;
+      await addMember(workgroup, member);
+    }
+  }
+  return false;
+}
+
+async function addMember(workgroup: string, member: string): Promise<void> {
+  const child = new Deno.Command("ldapmodify", {
+    args: [
+      "-x",
+      "-H",
+      stack.ldap.url,
+      "-D",
+      stack.ldap.adminDn,
+      "-y",
+      stack.ldap.adminPasswordFile,
+    ],
+    stdin: "piped",
+    stdout: "null",
+  }).spawn();
+  const writer = child.stdin.getWriter();
+  await writer.write(new TextEncoder().encode(
+    `dn: ${workgroup}\nchangetype: modify\nadd: member\nmember: ${member}\n`,
+  ));
+  await writer.close();
+  if (!(await child.status).success) {
+    throw new Error(`ldapmodify of ${workgroup} failed`);
+  }
+}
+
+if (!failed) {
+  const stop = new Promise<false>((resolve) => {
+    Deno.addSignalListener("SIGINT", () => resolve(false));
+    Deno.addSignalListener("SIGTERM", () => resolve(false));
+  });
+  if (!values.once) console.log("Running; Ctrl-C stops everything.");
+  const seen = await Promise.race([events ? follow(events) : stop, stop]);
+  if (values.once && !seen) {
+    console.error("local: the directory change did not come out as an event");
+    failed = true;
+  } else if (values.once) {
+    console.log("local: a directory change came out as its member.added event");
+  }
 }
 for (const child of children) child.kill("SIGTERM");
 await Promise.all(children.map((child) => child.status));
