@@ -25,7 +25,11 @@ import {
   type Store,
   WorkgroupApplier,
 } from "../consumer/mod.ts";
-import { type LdapError, SyncClient } from "../ldap/mod.ts";
+import {
+  type LdapError,
+  SyncClient,
+  type SyncRefreshEndMessage,
+} from "../ldap/mod.ts";
 import type { Notifier } from "../systemd/mod.ts";
 import {
   channelAddress,
@@ -118,6 +122,23 @@ export async function runConsumer(options: ConsumerOptions): Promise<void> {
   }
   const consumer = new Consumer(store, options);
   await consumer.run();
+}
+
+/**
+ * The end of a refresh that started without a cookie (the first start, after
+ * refreshRequired, or after a refresh that broke off) as a present phase: the
+ * server sent the whole content, so every stored workgroup (or person) it did
+ * not send is gone. slapd ends such a refresh with refreshDelete and no
+ * deletions, which would otherwise keep an entry deleted meanwhile (e.g.
+ * while the search base was renamed away) in the store: a workgroup
+ * snapshotted as if it existed, a person's uid still resolved. Workgroup
+ * deletions found this way still go through the mass-deletion guard.
+ */
+function asFullTransferEnd(
+  message: SyncRefreshEndMessage,
+): SyncRefreshEndMessage {
+  if (message.phase === "present" && !message.refreshDeletes) return message;
+  return { ...message, phase: "present", refreshDeletes: false };
 }
 
 class Consumer {
@@ -258,15 +279,21 @@ class Consumer {
     const client = this.#client(search, () => people.cookie);
     let begun = false;
     let done = false;
+    let fullTransfer = false;
     try {
-      for await (const message of client.sync()) {
+      for await (let message of client.sync()) {
         await this.#breathe();
         if (message.kind === "start") {
           if (begun) people.endSearch();
           people.beginSearch();
           begun = true;
+          fullTransfer = message.resumeCookie === undefined;
           this.#ldapProblem = undefined;
           continue;
+        }
+        if (message.kind === "refreshEnd" && people.refreshing) {
+          if (fullTransfer) message = asFullTransferEnd(message);
+          fullTransfer = false;
         }
         const result = people.apply(message);
         this.#progress++;
@@ -294,18 +321,22 @@ class Consumer {
       () => applier.cookie,
     );
     let begun = false;
+    let fullTransfer = false;
     try {
-      for await (const message of client.sync()) {
+      for await (let message of client.sync()) {
         await this.#breathe();
         if (message.kind === "start") {
           if (begun) applier.endSearch();
           applier.beginSearch();
           begun = true;
+          fullTransfer = message.resumeCookie === undefined;
           this.#refreshEvents = 0;
           this.#ldapProblem = undefined;
           continue;
         }
         if (message.kind === "refreshEnd" && applier.refreshing) {
+          if (fullTransfer) message = asFullTransferEnd(message);
+          fullTransfer = false;
           this.#refreshPhase = message.phase;
         }
         const result = applier.apply(message);
