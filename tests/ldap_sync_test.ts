@@ -267,7 +267,9 @@ Deno.test("syncrepl client reports refreshRequired when the search base is renam
     baseDN: base,
     attributes: ["cn", "member"],
     reconnect: { minDelay: 50, maxDelay: 200 },
+    onRetry: (error) => retries.push(error),
   });
+  const retries: unknown[] = [];
   const iterator = client.sync();
   try {
     const first = await readUntil(iterator, refreshDone);
@@ -305,6 +307,8 @@ Deno.test("syncrepl client reports refreshRequired when the search base is renam
       reason: "refreshRequired",
       resumeCookie: undefined,
     });
+    // The search had finished its refresh: reloading is no failure to back off from.
+    assert.deepEqual(retries, []);
     const reload = await readUntil(iterator, refreshDone);
     assert.deepEqual(
       reload.filter((m) => m.kind === "entry").map((m) => m.dn).sort(),

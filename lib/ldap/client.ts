@@ -316,15 +316,19 @@ export class SyncClient implements AsyncDisposable {
           );
           yield { kind: "start", reason, resumeCookie: resumeCookie?.slice() };
           if (this.#closed) return;
+          let refreshed = false;
           for (;;) {
             const result = await active.search.next();
             if (result.done) break;
             const message = result.value;
             if (message.cookie !== undefined) failures = 0;
+            if (message.kind === "refreshEnd" && message.refreshDone) {
+              refreshed = true;
+            }
             if (message.kind === "refreshRequired") {
               this.#confirmed = undefined;
               refreshRequired = true;
-              if (resumeCookie === undefined) {
+              if (resumeCookie === undefined && !refreshed) {
                 // Not even a full refresh satisfies the server: back off as after a failure.
                 failure = new LdapResultError({
                   operation: "sync search without a cookie",
