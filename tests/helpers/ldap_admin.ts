@@ -40,6 +40,8 @@ export async function ldapUtil(
     stdin: "piped",
     stdout: "piped",
     stderr: "piped",
+    // A hung slapd operation must fail the test, not stall the run.
+    signal: AbortSignal.timeout(60_000),
   }).spawn();
   // Read while writing: a large input would otherwise fill the stdout pipe.
   const pending = child.output();
