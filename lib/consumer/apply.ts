@@ -110,8 +110,11 @@ export class WorkgroupApplier {
   #staged = 0;
   #events = 0;
   #warnedNoCsn = false;
+  #clockMs = 0;
+  #clockText = "";
   #quiet = false;
-  #fresh: Set<string> | undefined;
+  /** The current refresh started on an empty store. */
+  #fresh = false;
   #held = false;
 
   /** Validates the options up front. */
@@ -159,7 +162,7 @@ export class WorkgroupApplier {
     }
     this.#refresh.begin(this.#store.entryCount() > 0);
     this.#quiet = this.#store.snapshotPending;
-    this.#fresh = this.#store.entryCount() === 0 ? new Set() : undefined;
+    this.#fresh = this.#store.entryCount() === 0;
     // Member lists of created and snapshot events are held by reference to
     // the store (see Store.appendMembersEvent) when the store resolves them
     // exactly as this applier would: with this applier's directory, bound
@@ -205,7 +208,7 @@ export class WorkgroupApplier {
   endSearch(): void {
     if (this.#state === "failed") return;
     this.#refresh.abandon();
-    this.#fresh = undefined;
+    this.#fresh = false;
     this.#store.commit();
     this.#endBulk();
     this.#state = "idle";
@@ -287,7 +290,7 @@ export class WorkgroupApplier {
     const store = this.#store;
     const pending = this.#refresh.finish();
     const cookie = this.#refresh.cookie;
-    this.#fresh = undefined;
+    this.#fresh = false;
     let doomed = 0;
     for (const uuid of pending) if (store.workgroup(uuid)?.valid) doomed++;
     const verdict = this.#guard.check(doomed, store.workgroupCount());
@@ -449,14 +452,7 @@ export class WorkgroupApplier {
     // While rebuilding, the snapshots at the end of the refresh replace the
     // created and member events of the refresh.
     const quiet = inRefresh && this.#quiet;
-    const observedAt = new Date().toISOString();
-    let row: WorkgroupRow | undefined;
-    if (inRefresh && this.#fresh !== undefined && !this.#fresh.has(entryUUID)) {
-      // The refresh started on an empty store and has not seen this entry.
-      this.#fresh.add(entryUUID);
-    } else {
-      row = store.workgroup(entryUUID);
-    }
+    const observedAt = this.#now();
     const next: WorkgroupRow = {
       entryUUID,
       dn,
@@ -464,8 +460,56 @@ export class WorkgroupApplier {
       valid,
       members: valid ? JSON.stringify(values) : "[]",
       csn,
-      seq: row?.seq ?? 0,
+      seq: 0,
     };
+    if (inRefresh && this.#fresh) {
+      // The refresh started on an empty store: the row is new unless this
+      // refresh reported the entry before. Its created event takes the next
+      // position as its seq, the row that seq.
+      const created = valid && !quiet;
+      if (created) next.seq = this.#nextSeq(0);
+      if (store.insertNewWorkgroup(next)) {
+        if (!valid) this.#warnInvalid(dn, name);
+        else if (created) {
+          // The row just inserted holds exactly these members.
+          this.#emit(entryUUID, "workgroup.created", next.name, {
+            csn,
+            observedAt,
+            seq: next.seq,
+            payload: this.#held ? {} : { members: this.#resolveAll(values) },
+            held: this.#held,
+            stem,
+          });
+        }
+        return;
+      }
+      next.seq = 0;
+    }
+    const row = store.workgroup(entryUUID);
+    if (row === undefined) {
+      if (!valid) this.#warnInvalid(dn, name);
+      else if (!quiet) {
+        // The row inserted next holds exactly these members.
+        next.seq = this.#emit(entryUUID, "workgroup.created", next.name, {
+          csn,
+          observedAt,
+          seq: this.#nextSeq(next.seq),
+          payload: this.#held ? {} : { members: this.#resolveAll(values) },
+          held: this.#held,
+          stem,
+        });
+      }
+      store.insertWorkgroup(next);
+      return;
+    }
+    next.seq = row.seq;
+    if (
+      row.dn === next.dn && row.name === next.name &&
+      row.valid === next.valid &&
+      row.members === next.members
+    ) {
+      return; // Nothing this consumer tracks changed.
+    }
     const emit = (
       type: EventType,
       payload: EventPayload,
@@ -479,28 +523,6 @@ export class WorkgroupApplier {
         facts: options.key === undefined ? {} : { key: options.key },
       });
     };
-    if (row === undefined) {
-      if (!valid) this.#warnInvalid(dn, name);
-      else if (!quiet) {
-        // The row inserted next holds exactly these members.
-        next.seq = this.#emit(entryUUID, "workgroup.created", next.name, {
-          csn,
-          observedAt,
-          seq: this.#nextSeq(next.seq),
-          payload: this.#held ? {} : { members: this.#resolveAll(values) },
-          held: this.#held,
-        });
-      }
-      store.insertWorkgroup(next);
-      return;
-    }
-    if (
-      row.dn === next.dn && row.name === next.name &&
-      row.valid === next.valid &&
-      row.members === next.members
-    ) {
-      return; // Nothing this consumer tracks changed.
-    }
     if (row.valid && !valid) {
       this.#warnInvalid(dn, name);
       emit("workgroup.deleted", {}, { name: row.name });
@@ -555,6 +577,8 @@ export class WorkgroupApplier {
       facts?: { csn?: string; key?: string };
       /** The members are the workgroup row's, held by reference (Store.appendMembersEvent). */
       held?: boolean;
+      /** The stem of `name` when the caller has it already. */
+      stem?: string;
     },
   ): number {
     const facts = options.facts ?? {};
@@ -568,7 +592,7 @@ export class WorkgroupApplier {
       }),
       type,
       workgroup: name,
-      stem: workgroupStem(name)!,
+      stem: options.stem ?? workgroupStem(name)!,
       ...options.payload,
       csn: options.csn,
       seq: options.seq,
@@ -578,6 +602,16 @@ export class WorkgroupApplier {
     else this.#store.appendEvent(event);
     this.#events++;
     return options.seq;
+  }
+
+  /** The current time in ISO 8601, formatted once per millisecond. */
+  #now(): string {
+    const ms = Date.now();
+    if (ms !== this.#clockMs) {
+      this.#clockMs = ms;
+      this.#clockText = new Date(ms).toISOString();
+    }
+    return this.#clockText;
   }
 
   #warnInvalid(dn: string, name: string | undefined): void {
@@ -592,6 +626,7 @@ export class WorkgroupApplier {
     attributes: Record<string, string[]>,
   ): string | undefined {
     const values = attributes[this.#nameAttribute];
+    if (values !== undefined && values.length === 1) return values[0];
     const eq = dn.indexOf("=");
     const rdnIsName = eq > 0 &&
       dn.slice(0, eq).trim().toLowerCase() === this.#nameAttribute;

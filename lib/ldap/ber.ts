@@ -37,6 +37,10 @@ export class BerInput {
   /** The ldapts reader; its offset is the position of the next element. */
   readonly reader: BerReader;
   #buffer: Buffer;
+  /** The Latin-1 text of the SET OF strings being read (see utf8InSet). */
+  #setText = "";
+  #setStart = 0;
+  #setEnd = -1;
 
   /** Reads `bytes` (kept as a view, not copied). */
   constructor(bytes: Uint8Array) {
@@ -100,6 +104,32 @@ export class BerInput {
     const start = this.#header(tag, what, limit);
     const end = start + this.reader.length;
     this.reader.offset = end;
+    return this.#text(start, end, what);
+  }
+
+  /**
+   * Reads a string of a SET OF strings that ends at `setEnd`, as
+   * {@linkcode BerInput.utf8}. An ASCII value is a slice of the set decoded
+   * once (so it keeps the set's text alive, not the message's).
+   */
+  utf8InSet(tag: number, what: string, setEnd: number): string {
+    const start = this.#header(tag, what, setEnd);
+    const end = start + this.reader.length;
+    this.reader.offset = end;
+    const buffer = this.#buffer;
+    for (let i = start; i < end; i++) {
+      if (buffer[i] > 0x7f) return this.#text(start, end, what);
+    }
+    // ASCII is its own UTF-8, and Latin-1 gives one character per byte.
+    if (this.#setEnd !== setEnd || start < this.#setStart) {
+      this.#setStart = start;
+      this.#setEnd = setEnd;
+      this.#setText = buffer.toString("latin1", start, setEnd);
+    }
+    return this.#setText.slice(start - this.#setStart, end - this.#setStart);
+  }
+
+  #text(start: number, end: number, what: string): string {
     const text = this.#buffer.toString("utf8", start, end);
     // toString replaces invalid sequences with U+FFFD; only then pay for the strict decoder.
     if (!text.includes("\uFFFD")) return text;

@@ -331,7 +331,7 @@ function decodeEntry(input: BerInput, messageId: number): SearchEntryResponse {
     const values = attributes[name] ??= [];
     try {
       while (input.offset < valuesEnd) {
-        values.push(input.utf8(0x04, "an attribute value", valuesEnd));
+        values.push(input.utf8InSet(0x04, "an attribute value", valuesEnd));
       }
     } catch (error) {
       if (error instanceof Utf8Error) {
