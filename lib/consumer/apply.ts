@@ -39,6 +39,7 @@ import {
   MassDeletionGuard,
 } from "./guard.ts";
 import { boundDirectory, dnKey, MemberDirectory, rdnValue } from "./member.ts";
+import { dispatchSyncMessage, type SyncHandlers } from "./dispatch.ts";
 import { RefreshState } from "./refresh.ts";
 import type { Store, WorkgroupRow } from "./store.ts";
 
@@ -105,6 +106,17 @@ export class WorkgroupApplier {
   #guard: MassDeletionGuard;
   #batchSize: number;
   #refresh = new RefreshState();
+  #handlers: SyncHandlers<ApplyResult> = {
+    upsert: (message, inRefresh) => this.#upsert(message, inRefresh),
+    delete: (entryUUID, cookie) => {
+      this.#delete(entryUUID, csnFromCookie(cookie));
+    },
+    storedUUIDs: () => this.#store.workgroupUUIDs(),
+    staged: () => this.#stagedResult(),
+    commit: (cookie) => this.#commitResult(cookie),
+    finishRefresh: () => this.#finishRefresh(),
+    refreshRequired: () => this.#refreshRequired(),
+  };
   #state: SearchState = "idle";
   #bulk = false;
   #staged = 0;
@@ -215,75 +227,21 @@ export class WorkgroupApplier {
   }
 
   #apply(message: SyncMessage): ApplyResult {
-    const refreshing = this.#refresh.refreshing;
-    switch (message.kind) {
-      case "entry":
-        if (refreshing) {
-          this.#refresh.seeCookie(message.cookie);
-          if (message.state === "delete") {
-            this.#refresh.delete(message.entryUUID);
-          } else {
-            this.#refresh.present(message.entryUUID);
-            if (message.state !== "present") this.#upsert(message, true);
-          }
-          return this.#stagedResult();
-        }
-        if (message.state === "delete") {
-          this.#delete(message.entryUUID, csnFromCookie(message.cookie));
-        } else if (message.state !== "present") {
-          this.#upsert(message, false);
-        }
-        return this.#commitResult(message.cookie);
-      case "idSet":
-        if (refreshing) {
-          this.#refresh.seeCookie(message.cookie);
-          for (const uuid of message.entryUUIDs) {
-            if (message.refreshDeletes) this.#refresh.delete(uuid);
-            else this.#refresh.present(uuid);
-          }
-          return this.#stagedResult();
-        }
-        if (message.refreshDeletes) {
-          const csn = csnFromCookie(message.cookie);
-          for (const uuid of message.entryUUIDs) this.#delete(uuid, csn);
-        }
-        return this.#commitResult(message.cookie);
-      case "newCookie":
-        if (refreshing) {
-          this.#refresh.seeCookie(message.cookie);
-          return this.#stagedResult();
-        }
-        return this.#commitResult(message.cookie);
-      case "refreshEnd":
-        if (!refreshing) {
-          // A refresh-end outside a refresh carries at most a cookie.
-          return this.#commitResult(message.cookie);
-        }
-        this.#refresh.seeCookie(message.cookie);
-        if (message.phase === "present" && !message.refreshDeletes) {
-          this.#refresh.endPresentPhase(this.#store.workgroupUUIDs());
-        }
-        if (!message.refreshDone) return this.#stagedResult();
-        return this.#finishRefresh();
-      case "refreshRequired":
-        this.#refresh.abandon();
-        this.#store.commit();
-        this.#store.setCookie("workgroups", undefined);
-        this.#store.setSnapshotPending(true);
-        this.#store.commit();
-        this.#endBulk();
-        this.#state = "halted";
-        logger.warn(
-          "The provider requires a full reload of the workgroups: the cookie was dropped, a snapshot of every workgroup follows the next refresh",
-        );
-        return { kind: "refreshRequired" };
-      default:
-        throw new TypeError(
-          `Cannot apply the message as its kind is unknown: kind is ${
-            JSON.stringify((message as { kind: unknown }).kind)
-          }`,
-        );
-    }
+    return dispatchSyncMessage(message, this.#refresh, this.#handlers);
+  }
+
+  #refreshRequired(): ApplyResult {
+    this.#refresh.abandon();
+    this.#store.commit();
+    this.#store.setCookie("workgroups", undefined);
+    this.#store.setSnapshotPending(true);
+    this.#store.commit();
+    this.#endBulk();
+    this.#state = "halted";
+    logger.warn(
+      "The provider requires a full reload of the workgroups: the cookie was dropped, a snapshot of every workgroup follows the next refresh",
+    );
+    return { kind: "refreshRequired" };
   }
 
   #finishRefresh(): ApplyResult {

@@ -10,6 +10,7 @@
 import { getLogger } from "@logtape/logtape";
 import type { SyncEntryMessage, SyncMessage } from "../ldap/sync_message.ts";
 import { bindDirectory, dnKey, type MemberDirectory } from "./member.ts";
+import { dispatchSyncMessage, type SyncHandlers } from "./dispatch.ts";
 import { RefreshState } from "./refresh.ts";
 import type { Store } from "./store.ts";
 import { ApplyError } from "./apply.ts";
@@ -39,6 +40,15 @@ export class PeopleApplier {
   #idAttribute: string | undefined;
   #batchSize: number;
   #refresh = new RefreshState();
+  #handlers: SyncHandlers<PeopleApplyResult> = {
+    upsert: (message) => this.#upsert(message),
+    delete: (entryUUID) => this.#delete(entryUUID),
+    storedUUIDs: () => this.#peopleUUIDs(),
+    staged: () => this.#stagedResult(),
+    commit: (cookie) => this.#commit(cookie),
+    finishRefresh: () => this.#finishRefresh(),
+    refreshRequired: () => this.#refreshRequired(),
+  };
   #running = false;
   #failed = false;
   #staged = 0;
@@ -138,70 +148,26 @@ export class PeopleApplier {
   }
 
   #apply(message: SyncMessage): PeopleApplyResult {
-    const refreshing = this.#refresh.refreshing;
-    switch (message.kind) {
-      case "entry":
-        if (refreshing) {
-          this.#refresh.seeCookie(message.cookie);
-          if (message.state === "delete") {
-            this.#refresh.delete(message.entryUUID);
-          } else {
-            this.#refresh.present(message.entryUUID);
-            if (message.state !== "present") this.#upsert(message);
-          }
-          return this.#stagedResult();
-        }
-        if (message.state === "delete") this.#delete(message.entryUUID);
-        else if (message.state !== "present") this.#upsert(message);
-        return this.#commit(message.cookie);
-      case "idSet":
-        if (refreshing) {
-          this.#refresh.seeCookie(message.cookie);
-          for (const uuid of message.entryUUIDs) {
-            if (message.refreshDeletes) this.#refresh.delete(uuid);
-            else this.#refresh.present(uuid);
-          }
-          return this.#stagedResult();
-        }
-        if (message.refreshDeletes) {
-          for (const uuid of message.entryUUIDs) this.#delete(uuid);
-        }
-        return this.#commit(message.cookie);
-      case "newCookie":
-        if (refreshing) {
-          this.#refresh.seeCookie(message.cookie);
-          return this.#stagedResult();
-        }
-        return this.#commit(message.cookie);
-      case "refreshEnd": {
-        if (!refreshing) return this.#commit(message.cookie);
-        this.#refresh.seeCookie(message.cookie);
-        if (message.phase === "present" && !message.refreshDeletes) {
-          this.#refresh.endPresentPhase(this.#peopleUUIDs());
-        }
-        if (!message.refreshDone) return this.#stagedResult();
-        for (const uuid of this.#refresh.finish()) this.#delete(uuid);
-        this.#commit(this.#refresh.cookie);
-        this.#endBulk();
-        return { kind: "applied", refreshDone: true };
-      }
-      case "refreshRequired":
-        this.#refresh.abandon();
-        this.#store.setCookie("people", undefined);
-        this.#store.commit();
-        this.#endBulk();
-        this.#running = false;
-        logger.warn(
-          "The provider requires a full reload of the people: the cookie was dropped",
-        );
-        return { kind: "refreshRequired" };
-      default:
-        throw new TypeError(
-          `Cannot apply the message as its kind is unknown: kind is ${
-            JSON.stringify((message as { kind: unknown }).kind)
-          }`,
-        );
-    }
+    return dispatchSyncMessage(message, this.#refresh, this.#handlers);
+  }
+
+  #finishRefresh(): PeopleApplyResult {
+    for (const uuid of this.#refresh.finish()) this.#delete(uuid);
+    this.#commit(this.#refresh.cookie);
+    this.#endBulk();
+    return { kind: "applied", refreshDone: true };
+  }
+
+  #refreshRequired(): PeopleApplyResult {
+    this.#refresh.abandon();
+    this.#store.setCookie("people", undefined);
+    this.#store.commit();
+    this.#endBulk();
+    this.#running = false;
+    logger.warn(
+      "The provider requires a full reload of the people: the cookie was dropped",
+    );
+    return { kind: "refreshRequired" };
   }
 
   *#peopleUUIDs(): Generator<string> {
