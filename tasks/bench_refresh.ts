@@ -49,6 +49,7 @@ import {
   WorkgroupApplier,
 } from "../lib/consumer/mod.ts";
 import { ChannelClient, ChannelServer } from "../lib/channel/mod.ts";
+import { adminArgs } from "./stack/ldap_admin.ts";
 import type { StackInfo } from "./stack/types.ts";
 
 const USAGE =
@@ -164,15 +165,7 @@ function ldapsearchArgs(
       "-H",
       stack.ldap.gssapiUrl,
     ]
-    : [
-      "-x",
-      "-H",
-      stack.ldap.url,
-      "-D",
-      stack.ldap.adminDn,
-      "-y",
-      stack.ldap.adminPasswordFile,
-    ];
+    : adminArgs(stack);
   return [
     ...auth,
     "-b",
@@ -309,28 +302,54 @@ async function compare(
   );
 }
 
-/** Peak RSS of one client refresh in a fresh process, and of ldapsearch. */
-async function peakRss(stack: StackInfo): Promise<void> {
+/** VmRSS before and VmHWM after a child's refresh, in KiB. */
+interface RssFigures {
+  rssBeforeKiB: number;
+  hwmKiB: number;
+}
+
+/**
+ * Runs one refresh in a fresh process of this script (`mode` is `--child` or
+ * `--child-store`) and ldapsearch under /usr/bin/time; both peak RSS figures.
+ */
+async function childAndLdapsearchRss<M>(
+  stack: StackInfo,
+  mode: string,
+  attributes: string[],
+): Promise<{ child: M & RssFigures; ldapsearchKiB: number }> {
   const out = await run(Deno.execPath(), [
     "run",
     "--frozen",
     "--cached-only",
     "--allow-all",
     SELF,
-    "--child",
+    mode,
     JSON.stringify(target(stack, false)),
   ]);
-  const child = JSON.parse(out) as Measure & {
-    rssBeforeKiB: number;
-    hwmKiB: number;
-  };
   const time = await new Deno.Command("/usr/bin/time", {
-    args: ["-f", "%M", "ldapsearch", ...ldapsearchArgs(stack, false)],
+    args: [
+      "-f",
+      "%M",
+      "ldapsearch",
+      ...ldapsearchArgs(stack, false, attributes),
+    ],
     stdout: "null",
     stderr: "piped",
   }).output();
-  const ldapsearchKiB = Number(
-    new TextDecoder().decode(time.stderr).trim().split("\n").at(-1),
+  return {
+    child: JSON.parse(out),
+    ldapsearchKiB: Number(
+      new TextDecoder().decode(time.stderr).trim().split("\n").at(-1),
+    ),
+  };
+}
+
+/** Peak RSS of one client refresh in a fresh process, and of ldapsearch. */
+async function peakRss(stack: StackInfo): Promise<void> {
+  const { child, ldapsearchKiB } = await childAndLdapsearchRss<Measure>(
+    stack,
+    "--child",
+    ATTRIBUTES,
   );
   const mib = (kib: number) => (kib / 1024).toFixed(1);
   console.log(
@@ -523,31 +542,10 @@ async function compareStore(stack: StackInfo, runs: number): Promise<void> {
 
 /** Peak RSS of one first refresh into the store, in a fresh process. */
 async function storePeakRss(stack: StackInfo): Promise<void> {
-  const out = await run(Deno.execPath(), [
-    "run",
-    "--frozen",
-    "--cached-only",
-    "--allow-all",
-    SELF,
+  const { child, ldapsearchKiB } = await childAndLdapsearchRss<StoreMeasure>(
+    stack,
     "--child-store",
-    JSON.stringify(target(stack, false)),
-  ]);
-  const child = JSON.parse(out) as StoreMeasure & {
-    rssBeforeKiB: number;
-    hwmKiB: number;
-  };
-  const time = await new Deno.Command("/usr/bin/time", {
-    args: [
-      "-f",
-      "%M",
-      "ldapsearch",
-      ...ldapsearchArgs(stack, false, STORE_ATTRIBUTES),
-    ],
-    stdout: "null",
-    stderr: "piped",
-  }).output();
-  const ldapsearchKiB = Number(
-    new TextDecoder().decode(time.stderr).trim().split("\n").at(-1),
+    STORE_ATTRIBUTES,
   );
   console.log(
     `  peak RSS of a first refresh into the store in a fresh process: VmHWM ${
@@ -687,17 +685,7 @@ async function persistPhase(
     }
     const t0 = performance.now();
     const modifyMs = await Promise.all(ldifs.map(async (file) => {
-      await run("ldapmodify", [
-        "-x",
-        "-H",
-        stack.ldap.url,
-        "-D",
-        stack.ldap.adminDn,
-        "-y",
-        stack.ldap.adminPasswordFile,
-        "-f",
-        file,
-      ]);
+      await run("ldapmodify", [...adminArgs(stack), "-f", file]);
       return performance.now() - t0;
     }));
     const ldapmodifyMs = Math.max(...modifyMs);

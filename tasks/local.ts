@@ -18,6 +18,7 @@ import {
   ROLE_PERMISSIONS,
   type RoleName,
 } from "../lib/permissions.ts";
+import { ldapUtil } from "./stack/ldap_admin.ts";
 import { down, up } from "./stack/mod.ts";
 
 /** The pipeline's long-running services, in start order. */
@@ -130,27 +131,11 @@ async function follow(stream: ReadableStream<string>): Promise<boolean> {
 }
 
 async function addMember(workgroup: string, member: string): Promise<void> {
-  const child = new Deno.Command("ldapmodify", {
-    args: [
-      "-x",
-      "-H",
-      stack.ldap.url,
-      "-D",
-      stack.ldap.adminDn,
-      "-y",
-      stack.ldap.adminPasswordFile,
-    ],
-    stdin: "piped",
-    stdout: "null",
-  }).spawn();
-  const writer = child.stdin.getWriter();
-  await writer.write(new TextEncoder().encode(
+  await ldapUtil(
+    stack,
+    "ldapmodify",
     `dn: ${workgroup}\nchangetype: modify\nadd: member\nmember: ${member}\n`,
-  ));
-  await writer.close();
-  if (!(await child.status).success) {
-    throw new Error(`ldapmodify of ${workgroup} failed`);
-  }
+  );
 }
 
 if (!failed) {

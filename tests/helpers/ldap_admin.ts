@@ -7,8 +7,9 @@
 import assert from "node:assert/strict";
 import type { BindOptions, SyncMessage } from "../../lib/ldap/mod.ts";
 import type { StackInfo } from "./stack.ts";
+import { ldapUtil } from "../../tasks/stack/ldap_admin.ts";
 
-const decoder = new TextDecoder();
+export { ldapUtil };
 
 /** Simple-bind options for the stack's admin. */
 export function adminBind(stack: StackInfo): BindOptions {
@@ -17,42 +18,6 @@ export function adminBind(stack: StackInfo): BindOptions {
     dn: stack.ldap.adminDn,
     passwordFile: stack.ldap.adminPasswordFile,
   };
-}
-
-/** Runs an ldap-utils tool as the stack's admin with `input` on stdin; returns stdout. */
-export async function ldapUtil(
-  stack: StackInfo,
-  tool: string,
-  input: string,
-  args: string[] = [],
-): Promise<string> {
-  const child = new Deno.Command(tool, {
-    args: [
-      "-x",
-      "-H",
-      stack.ldap.url,
-      "-D",
-      stack.ldap.adminDn,
-      "-y",
-      stack.ldap.adminPasswordFile,
-      ...args,
-    ],
-    stdin: "piped",
-    stdout: "piped",
-    stderr: "piped",
-    // A hung slapd operation must fail the test, not stall the run.
-    signal: AbortSignal.timeout(60_000),
-  }).spawn();
-  // Read while writing: a large input would otherwise fill the stdout pipe.
-  const pending = child.output();
-  const writer = child.stdin.getWriter();
-  await writer.write(new TextEncoder().encode(input));
-  await writer.close();
-  const output = await pending;
-  if (!output.success) {
-    throw new Error(`${tool} failed: ${decoder.decode(output.stderr)}`);
-  }
-  return decoder.decode(output.stdout);
 }
 
 /** LDIF adding a groupOfNames workgroup. */
