@@ -420,13 +420,14 @@ export class WorkgroupApplier {
       csn,
       seq: 0,
     };
-    if (inRefresh && this.#fresh) {
-      // The refresh started on an empty store: the row is new unless this
-      // refresh reported the entry before. Its created event takes the next
-      // position as its seq, the row that seq.
+    // In a refresh that started on an empty store the row is new unless this
+    // refresh reported the entry before: try the insert without a lookup.
+    let row = inRefresh && this.#fresh ? undefined : store.workgroup(entryUUID);
+    if (row === undefined) {
       const created = valid && !quiet;
+      // The created event takes the next position as its seq, the row that seq.
       if (created) next.seq = this.#nextSeq(0);
-      if (store.insertNewWorkgroup(next)) {
+      if (store.insertWorkgroup(next)) {
         if (!valid) this.#warnInvalid(dn, name);
         else if (created) {
           // The row just inserted holds exactly these members.
@@ -442,23 +443,7 @@ export class WorkgroupApplier {
         return;
       }
       next.seq = 0;
-    }
-    const row = store.workgroup(entryUUID);
-    if (row === undefined) {
-      if (!valid) this.#warnInvalid(dn, name);
-      else if (!quiet) {
-        // The row inserted next holds exactly these members.
-        next.seq = this.#emit(entryUUID, "workgroup.created", next.name, {
-          csn,
-          observedAt,
-          seq: this.#nextSeq(next.seq),
-          payload: this.#held ? {} : { members: this.#resolveAll(values) },
-          held: this.#held,
-          stem,
-        });
-      }
-      store.insertWorkgroup(next);
-      return;
+      row = store.workgroup(entryUUID)!;
     }
     next.seq = row.seq;
     if (

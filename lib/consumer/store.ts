@@ -334,9 +334,6 @@ export class Store {
         "SELECT dn, name, valid, members, csn, seq FROM workgroups WHERE entry_uuid = ?",
       ),
       wgInsert: s(
-        "INSERT INTO workgroups (entry_uuid, dn, name, valid, members, csn, seq) VALUES (?, ?, ?, ?, ?, ?, ?)",
-      ),
-      wgInsertNew: s(
         "INSERT INTO workgroups (entry_uuid, dn, name, valid, members, csn, seq) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (entry_uuid) DO NOTHING",
       ),
       wgUpdate: s(
@@ -534,24 +531,10 @@ export class Store {
     };
   }
 
-  /** Stages an insert of a new workgroup row. */
-  insertWorkgroup(row: WorkgroupRow): void {
-    this.stage();
-    this.#s.wgInsert.run(
-      row.entryUUID,
-      row.dn,
-      row.name,
-      row.valid ? 1 : 0,
-      row.members,
-      row.csn,
-      row.seq,
-    );
-  }
-
   /** Stages an insert of a workgroup row unless its entryUUID has one; returns whether it was inserted. */
-  insertNewWorkgroup(row: WorkgroupRow): boolean {
+  insertWorkgroup(row: WorkgroupRow): boolean {
     this.stage();
-    const { changes } = this.#s.wgInsertNew.run(
+    const { changes } = this.#s.wgInsert.run(
       row.entryUUID,
       row.dn,
       row.name,
