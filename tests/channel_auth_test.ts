@@ -86,8 +86,7 @@ Deno.test("a client with a wrong key is refused with a log line naming the conne
         address: { transport: "unix", path },
         keyFile: wrong.path,
         connections: 1,
-        initialBackoffMs: 20,
-        maxBackoffMs: 50,
+        reconnect: { minDelay: 20, maxDelay: 50 },
       });
       try {
         await within(good.waitConnected(), "the connection");
@@ -165,7 +164,7 @@ Deno.test("a server that cannot prove the key is detected by the client", async 
         address: { transport: "unix", path },
         keyFile: key.path,
         connections: 1,
-        initialBackoffMs: 10_000,
+        reconnect: { minDelay: 10_000, maxDelay: 10_000 },
       });
       await until(
         () => records.some((r) => text(r).includes("is down")),

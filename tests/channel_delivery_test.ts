@@ -41,8 +41,7 @@ async function setup(
   const client = await ChannelClient.open({
     address: { transport: "unix", path },
     keyFile: key.path,
-    initialBackoffMs: 10,
-    maxBackoffMs: 50,
+    reconnect: { minDelay: 10, maxDelay: 50 },
     ...options,
   });
   return { key, path, server, client };

@@ -234,8 +234,7 @@ async function child(
     keyFile,
     connections: 1,
     window: 32,
-    initialBackoffMs: 10,
-    maxBackoffMs: 50,
+    reconnect: { minDelay: 10, maxDelay: 50 },
     onAck: (id) => pump.ack(id),
   });
   pump = new OutboxPump(store, client, { ackDelayMs: 5 });

@@ -12,7 +12,7 @@ import {
   SyncClient,
   type SyncClientOptions,
 } from "../lib/ldap/mod.ts";
-import { backoffDelay, resolveBackoff } from "../lib/ldap/backoff.ts";
+import { backoffDelay, resolveBackoff } from "../lib/backoff.ts";
 
 const VALID: SyncClientOptions = {
   url: "ldap://127.0.0.1:389",

@@ -10,6 +10,12 @@
 
 import { getLogger } from "@logtape/logtape";
 import {
+  backoffDelay,
+  type BackoffOptions,
+  resolveBackoff,
+  type ResolvedBackoff,
+} from "../backoff.ts";
+import {
   type ChannelAddress,
   connect,
   describeAddress,
@@ -47,11 +53,18 @@ export interface ChannelClientOptions {
   maxFrameBytes?: number;
   /** Time allowed for connect and handshake, in ms. Default 5000. */
   handshakeTimeoutMs?: number;
-  /** First reconnect delay in ms (doubling, with full jitter). Default 100. */
-  initialBackoffMs?: number;
-  /** Largest reconnect delay in ms. Default 10000. */
-  maxBackoffMs?: number;
+  /** Reconnect backoff. Default: 100 ms doubling up to 10 s, half of each delay random, forever. */
+  reconnect?: BackoffOptions;
 }
+
+/** The channel's reconnect defaults: a local peer comes back quickly. */
+const CHANNEL_BACKOFF: ResolvedBackoff = {
+  minDelay: 100,
+  maxDelay: 10_000,
+  multiplier: 2,
+  jitter: 0.5,
+  maxAttempts: Infinity,
+};
 
 /** Raised for invalid client options or a use after close. */
 export class ChannelClientError extends Error {
@@ -90,8 +103,7 @@ interface Settings {
   onAck: (id: string) => void;
   maxFrameBytes: number;
   handshakeTimeoutMs: number;
-  initialBackoffMs: number;
-  maxBackoffMs: number;
+  backoff: ResolvedBackoff;
   signal: AbortSignal;
 }
 
@@ -201,12 +213,8 @@ class Slot {
         }
       }
       if (signal.aborted) break;
-      const ceiling = Math.min(
-        this.#settings.maxBackoffMs,
-        this.#settings.initialBackoffMs * 2 ** Math.min(attempt, 30),
-      );
-      const delay = Math.round(ceiling / 2 + Math.random() * ceiling / 2);
       attempt++;
+      const delay = backoffDelay(this.#settings.backoff, attempt);
       logger.warn(
         "Channel {connection} is down ({reason}); {inFlight} events await acknowledgement; reconnecting in {delay} ms",
         {
@@ -353,14 +361,7 @@ export class ChannelClient {
         "handshakeTimeoutMs",
         options.handshakeTimeoutMs ?? 5000,
       ),
-      initialBackoffMs: positiveInteger(
-        "initialBackoffMs",
-        options.initialBackoffMs ?? 100,
-      ),
-      maxBackoffMs: positiveInteger(
-        "maxBackoffMs",
-        options.maxBackoffMs ?? 10000,
-      ),
+      backoff: resolveBackoff(options.reconnect, CHANNEL_BACKOFF),
       signal: abort.signal,
     };
     const slots = Array.from(

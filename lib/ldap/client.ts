@@ -20,7 +20,7 @@ import {
   type BackoffOptions,
   resolveBackoff,
   type ResolvedBackoff,
-} from "./backoff.ts";
+} from "../backoff.ts";
 import { type BindOptions, validateBindOptions } from "./bind.ts";
 import { describe } from "./connection.ts";
 import type { SyncMode } from "./controls.ts";

@@ -31,7 +31,7 @@ export {
   type GssapiBindOptions,
   type SimpleBindOptions,
 } from "./bind.ts";
-export { type BackoffOptions, DEFAULT_BACKOFF } from "./backoff.ts";
+export { type BackoffOptions, DEFAULT_BACKOFF } from "../backoff.ts";
 export {
   DEFAULT_CLIENT_MAX_PDU_SIZE,
   SyncClient,

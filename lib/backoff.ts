@@ -1,6 +1,6 @@
 /**
- * Exponential backoff with jitter for reconnecting (modelled on the options
- * of denoland/std `async/retry.ts`).
+ * Exponential backoff with jitter for reconnecting, shared by the LDAP client
+ * and the channel (modelled on the options of denoland/std `async/retry.ts`).
  *
  * @module
  */
@@ -37,9 +37,15 @@ export const DEFAULT_BACKOFF: ResolvedBackoff = {
   maxAttempts: Infinity,
 };
 
-/** Fills in defaults and validates; throws a RangeError naming the bad option. */
-export function resolveBackoff(options: BackoffOptions = {}): ResolvedBackoff {
-  const resolved = { ...DEFAULT_BACKOFF, ...withoutUndefined(options) };
+/**
+ * Fills in `defaults` (default {@linkcode DEFAULT_BACKOFF}) and validates;
+ * throws a RangeError naming the bad option.
+ */
+export function resolveBackoff(
+  options: BackoffOptions = {},
+  defaults: ResolvedBackoff = DEFAULT_BACKOFF,
+): ResolvedBackoff {
+  const resolved = { ...defaults, ...withoutUndefined(options) };
   const { minDelay, maxDelay, multiplier, jitter, maxAttempts } = resolved;
   if (!Number.isFinite(minDelay) || minDelay < 0) {
     throw new RangeError(
