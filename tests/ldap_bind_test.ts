@@ -98,7 +98,7 @@ Deno.test("LDAP simple bind with a wrong password fails naming the DN and result
   }
 });
 
-Deno.test("LDAP simple bind with a missing or empty password file names the path", async () => {
+Deno.test("LDAP simple bind with a missing, empty or group-readable password file names the path", async () => {
   const stack = await setup();
   const dir = await Deno.makeTempDir();
   try {
@@ -124,6 +124,18 @@ Deno.test("LDAP simple bind with a missing or empty password file names the path
         bind: { method: "simple", dn: stack.ldap.adminDn, passwordFile: empty },
       }),
       /password file is empty: path is/,
+    );
+    const loose = `${dir}/loose`;
+    await Deno.writeTextFile(loose, "secret\n", { mode: 0o644 });
+    await Deno.chmod(loose, 0o644);
+    await assert.rejects(
+      openSession(url, {
+        bind: { method: "simple", dn: stack.ldap.adminDn, passwordFile: loose },
+      }),
+      (error: Error) =>
+        error instanceof LdapBindError &&
+        error.message ===
+          `Cannot bind to LDAP as the password file is open to group or others: path is "${loose}", mode is 0644, expected 0600 or tighter`,
     );
   } finally {
     await Deno.remove(dir, { recursive: true });

@@ -8,6 +8,7 @@
 
 import { Buffer } from "node:buffer";
 import { createHmac, randomBytes, timingSafeEqual } from "node:crypto";
+import { looseSecretMode } from "../secret_file.ts";
 import type { FrameReader, FrameWriter } from "./framing.ts";
 import { encodeFrame } from "./framing.ts";
 import { decodeMessage, encodeMessage, PROTOCOL_VERSION } from "./protocol.ts";
@@ -65,12 +66,10 @@ export class AuthKey {
         `Cannot use the channel auth key as it is not a regular file: path is "${path}"`,
       );
     }
-    const mode = (info.mode ?? 0) & 0o777;
-    if ((mode & 0o077) !== 0) {
+    const loose = looseSecretMode(info);
+    if (loose !== undefined) {
       throw new AuthKeyError(
-        `Cannot use the channel auth key as its file is open to group or others: path is "${path}", mode is 0${
-          mode.toString(8)
-        }, expected 0600 or tighter`,
+        `Cannot use the channel auth key as its file is open to group or others: path is "${path}", mode is ${loose}, expected 0600 or tighter`,
       );
     }
     let bytes: Uint8Array;

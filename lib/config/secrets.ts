@@ -4,6 +4,7 @@
  *
  * @module
  */
+import { looseSecretMode } from "../secret_file.ts";
 
 /**
  * Returns a problem line for the secret file named by `key`, or undefined
@@ -24,11 +25,9 @@ export function checkSecretFile(
   if (!info.isFile) {
     return `key "${key}" expected a regular file, found something else: path is "${path}"`;
   }
-  const mode = (info.mode ?? 0) & 0o777;
-  if ((mode & 0o077) !== 0) {
-    return `key "${key}" expected a secret file of mode 0600 or tighter, found mode 0${
-      mode.toString(8)
-    }: path is "${path}"`;
+  const loose = looseSecretMode(info);
+  if (loose !== undefined) {
+    return `key "${key}" expected a secret file of mode 0600 or tighter, found mode ${loose}: path is "${path}"`;
   }
   try {
     Deno.openSync(path, { read: true }).close();

@@ -5,12 +5,12 @@
  * @module
  */
 
-import { getLogger } from "@logtape/logtape";
 import {
   type SaslExchangeResult,
   saslGssapiBind,
   type SaslSecurityLayer,
 } from "../gssapi/mod.ts";
+import { looseSecretMode } from "../secret_file.ts";
 import type { LdapConnection } from "./connection.ts";
 import { LdapBindError, LdapError, LdapResultError } from "./errors.ts";
 import { encodeSaslBind, encodeSimpleBind } from "./messages.ts";
@@ -60,8 +60,6 @@ export interface BindResult {
   /** The SASL security layer now wrapping every message ("none" unless GSSAPI chose one). */
   layer: SaslSecurityLayer;
 }
-
-const log = getLogger(["wgsync", "ldap"]);
 
 /** Checks bind options up front; throws a TypeError naming the bad field. */
 export function validateBindOptions(options: BindOptions): void {
@@ -212,16 +210,11 @@ async function gssapiBind(
 }
 
 async function readPassword(path: string): Promise<Uint8Array> {
-  let bytes: Uint8Array;
+  let bytes: Uint8Array | undefined;
+  let loose: string | undefined;
   try {
-    const info = await Deno.stat(path);
-    if (info.mode !== null && (info.mode & 0o077) !== 0) {
-      log.warn(
-        "The LDAP password file {path} is readable by group or others (mode {mode}); it should be 0600",
-        { path, mode: (info.mode & 0o777).toString(8) },
-      );
-    }
-    bytes = await Deno.readFile(path);
+    loose = looseSecretMode(await Deno.stat(path));
+    if (loose === undefined) bytes = await Deno.readFile(path);
   } catch (error) {
     if (error instanceof Deno.errors.NotCapable) throw error;
     const reason = error instanceof Deno.errors.NotFound
@@ -232,6 +225,11 @@ async function readPassword(path: string): Promise<Uint8Array> {
     throw new LdapBindError(
       `Cannot bind to LDAP as ${reason}: path is "${path}"`,
       { cause: error },
+    );
+  }
+  if (loose !== undefined || bytes === undefined) {
+    throw new LdapBindError(
+      `Cannot bind to LDAP as the password file is open to group or others: path is "${path}", mode is ${loose}, expected 0600 or tighter`,
     );
   }
   let end = bytes.length;
