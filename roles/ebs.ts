@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { ensureVolumeMounted } from "../lib/ebs/mod.ts";
+import { ensureVolumeMounted } from "../lib/wgsync_ebs/mod.ts";
 import { type RoleDefinition, runRole } from "../lib/role/mod.ts";
 
 /** The wgsync-ebs role. */

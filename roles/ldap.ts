@@ -7,7 +7,7 @@
  *
  * @module
  */
-import { runConsumer } from "../lib/ldap_consumer/mod.ts";
+import { runConsumer } from "../lib/wgsync_ldap/mod.ts";
 import { type RoleDefinition, runRole } from "../lib/role/mod.ts";
 
 /** The wgsync-ldap role. */

@@ -24,7 +24,7 @@ import {
   openStore,
   OutboxPump,
   WorkgroupApplier,
-} from "../lib/consumer/mod.ts";
+} from "../lib/wgsync_ldap/mod.ts";
 import {
   ChannelClient,
   ChannelServer,

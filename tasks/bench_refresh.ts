@@ -47,7 +47,7 @@ import {
   openStore,
   OutboxPump,
   WorkgroupApplier,
-} from "../lib/consumer/mod.ts";
+} from "../lib/wgsync_ldap/mod.ts";
 import { ChannelClient, ChannelServer } from "../lib/channel/mod.ts";
 import { adminArgs } from "./stack/ldap_admin.ts";
 import type { StackInfo } from "./stack/types.ts";

@@ -11,8 +11,8 @@ import {
   type Store,
   WorkgroupApplier,
   type WorkgroupApplierOptions,
-  type WorkgroupEvent,
-} from "../lib/consumer/mod.ts";
+} from "../lib/wgsync_ldap/mod.ts";
+import { type WorkgroupEvent } from "../lib/events/mod.ts";
 import {
   captureLogs,
   cookie,

@@ -19,12 +19,11 @@ import { DatabaseSync } from "node:sqlite";
 import { parseArgs } from "node:util";
 import type { SyncMessage } from "../lib/ldap/sync_message.ts";
 import {
-  csnFromCookie,
   openStore,
   OutboxPump,
   WorkgroupApplier,
-  type WorkgroupEvent,
-} from "../lib/consumer/mod.ts";
+} from "../lib/wgsync_ldap/mod.ts";
+import { csnFromCookie, type WorkgroupEvent } from "../lib/events/mod.ts";
 import { ChannelClient, ChannelServer } from "../lib/channel/mod.ts";
 import {
   cookie,

@@ -3,7 +3,7 @@
 
 import assert from "node:assert/strict";
 import { DatabaseSync } from "node:sqlite";
-import { openStore, WorkgroupApplier } from "../lib/consumer/mod.ts";
+import { openStore, WorkgroupApplier } from "../lib/wgsync_ldap/mod.ts";
 import {
   group,
   outbox,

@@ -8,7 +8,7 @@ import {
   MassDeletionGuard,
   openStore,
   WorkgroupApplier,
-} from "../lib/consumer/mod.ts";
+} from "../lib/wgsync_ldap/mod.ts";
 import {
   cookie,
   csn,

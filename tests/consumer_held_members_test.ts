@@ -12,7 +12,7 @@ import {
   openStore,
   PeopleApplier,
   WorkgroupApplier,
-} from "../lib/consumer/mod.ts";
+} from "../lib/wgsync_ldap/mod.ts";
 import {
   cookie,
   group,

@@ -8,7 +8,7 @@ import {
   SCHEMA_VERSION,
   StoreError,
   WorkgroupApplier,
-} from "../lib/consumer/mod.ts";
+} from "../lib/wgsync_ldap/mod.ts";
 import {
   cookie,
   group,

@@ -16,7 +16,7 @@ import {
   storePath,
   syncClientOptions,
   workgroupSearch,
-} from "../lib/ldap_consumer/mod.ts";
+} from "../lib/wgsync_ldap/mod.ts";
 
 const TOML = `
 [ldap]

@@ -9,7 +9,7 @@
  */
 
 import assert from "node:assert/strict";
-import type { WorkgroupEvent } from "../lib/consumer/mod.ts";
+import type { WorkgroupEvent } from "../lib/events/mod.ts";
 import { reconstruct } from "./helpers/consumer.ts";
 import { container, ldapUtil } from "./helpers/ldap_admin.ts";
 import {

@@ -18,7 +18,7 @@
 
 import assert from "node:assert/strict";
 import { DatabaseSync } from "node:sqlite";
-import type { WorkgroupEvent } from "../lib/consumer/mod.ts";
+import type { WorkgroupEvent } from "../lib/events/mod.ts";
 import { reconstruct } from "./helpers/consumer.ts";
 import { DatagramListener } from "./helpers/datagram_listener.ts";
 import { container, groupLdif, ldapUtil } from "./helpers/ldap_admin.ts";

@@ -10,7 +10,7 @@
  */
 
 import assert from "node:assert/strict";
-import type { WorkgroupEvent } from "../lib/consumer/mod.ts";
+import type { WorkgroupEvent } from "../lib/events/mod.ts";
 import { container } from "./helpers/ldap_admin.ts";
 import {
   type RoleFiles,

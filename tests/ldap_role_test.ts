@@ -12,7 +12,7 @@
  */
 
 import assert from "node:assert/strict";
-import type { WorkgroupEvent } from "../lib/consumer/mod.ts";
+import type { WorkgroupEvent } from "../lib/events/mod.ts";
 import { writeKey } from "./helpers/channel.ts";
 import { DatagramListener } from "./helpers/datagram_listener.ts";
 import { container, groupLdif, ldapUtil } from "./helpers/ldap_admin.ts";

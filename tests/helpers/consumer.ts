@@ -12,12 +12,12 @@ import type {
   SyncEntryMessage,
   SyncMessage,
 } from "../../lib/ldap/sync_message.ts";
-import type { WorkgroupEvent } from "../../lib/consumer/events.ts";
+import type { WorkgroupEvent } from "../../lib/events/mod.ts";
 import {
   openStore,
   type Store,
   type StoreOptions,
-} from "../../lib/consumer/store.ts";
+} from "../../lib/wgsync_ldap/store.ts";
 
 const encoder = new TextEncoder();
 

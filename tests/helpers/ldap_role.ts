@@ -13,7 +13,7 @@ import {
   ChannelServer,
   type IncomingEvent,
 } from "../../lib/channel/mod.ts";
-import type { WorkgroupEvent } from "../../lib/consumer/mod.ts";
+import type { WorkgroupEvent } from "../../lib/events/mod.ts";
 import { permissionFlags } from "../../lib/permissions.ts";
 import { writeKey } from "./channel.ts";
 import { ldapUtil } from "./ldap_admin.ts";

@@ -23,7 +23,7 @@
 
 import { createHash } from "node:crypto";
 import { DatabaseSync, type StatementSync } from "node:sqlite";
-import type { Member, WorkgroupEvent } from "./events.ts";
+import type { Member, WorkgroupEvent } from "../events/mod.ts";
 import { boundDirectory, dnKey, rdnValue, unbindDirectory } from "./member.ts";
 
 /**

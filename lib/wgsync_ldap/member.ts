@@ -6,7 +6,7 @@
  * @module
  */
 
-import type { Member } from "./events.ts";
+import type { Member } from "../events/mod.ts";
 
 /** What the people search knows about one person. */
 export interface Person {

@@ -32,7 +32,7 @@ import {
   type Member,
   type WorkgroupEvent,
   workgroupStem,
-} from "./events.ts";
+} from "../events/mod.ts";
 import {
   type GuardOptions,
   type GuardVerdict,

@@ -16,15 +16,12 @@
 
 import { getLogger } from "@logtape/logtape";
 import { ChannelClient } from "../channel/mod.ts";
-import {
-  type GuardVerdict,
-  MemberDirectory,
-  openStore,
-  OutboxPump,
-  PeopleApplier,
-  type Store,
-  WorkgroupApplier,
-} from "../consumer/mod.ts";
+import { WorkgroupApplier } from "./apply.ts";
+import type { GuardVerdict } from "./guard.ts";
+import { MemberDirectory } from "./member.ts";
+import { PeopleApplier } from "./people.ts";
+import { OutboxPump } from "./pump.ts";
+import { openStore, type Store } from "./store.ts";
 import {
   type LdapError,
   SyncClient,

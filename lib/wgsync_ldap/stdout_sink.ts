@@ -6,7 +6,7 @@
  * @module
  */
 
-import type { EventSink } from "../consumer/mod.ts";
+import type { EventSink } from "./pump.ts";
 
 /** Options of {@linkcode StdoutSink}. */
 export interface StdoutSinkOptions {

@@ -1,0 +1,60 @@
+/**
+ * The `[ldap]` section: wgsync-ldap, the LDAP Consumer.
+ *
+ * @module
+ */
+import { z } from "zod";
+import {
+  absolutePath,
+  attributeName,
+  distinguishedName,
+  ldapFilter,
+  ldapUrl,
+  seconds,
+} from "./values.ts";
+
+/** How wgsync-ldap binds to the directory. */
+export const ldapBindSchema = z.discriminatedUnion("method", [
+  z.strictObject({ method: z.literal("anonymous") }),
+  z.strictObject({
+    method: z.literal("simple"),
+    dn: distinguishedName,
+    password_file: absolutePath,
+  }),
+  z.strictObject({
+    method: z.literal("gssapi"),
+    /** Ticket cache kept by k5start (wgsync-ldap-keytab.service). */
+    ccache: absolutePath,
+    /** Host part of the service principal: `ldap/<sasl_host>`. */
+    sasl_host: z.string().min(1),
+    security_layers: z.array(z.enum(["confidentiality", "integrity", "none"]))
+      .min(1).default(["confidentiality", "integrity", "none"]),
+  }),
+]);
+
+/** wgsync-ldap, the LDAP Consumer. */
+export const ldapSchema = z.strictObject({
+  url: ldapUrl,
+  start_tls: z.boolean().default(false),
+  ca_file: absolutePath.optional(),
+  connect_timeout_seconds: seconds.default(10),
+  operation_timeout_seconds: seconds.default(60),
+  max_pdu_bytes: z.number().int().min(1024).default(16 * 1024 * 1024),
+  bind: ldapBindSchema,
+  workgroups: z.strictObject({
+    base: distinguishedName,
+    filter: ldapFilter.default("(objectClass=groupOfNames)"),
+    name_attribute: attributeName.default("cn"),
+    member_attribute: attributeName.default("member"),
+  }),
+  people: z.strictObject({
+    base: distinguishedName,
+    filter: ldapFilter.default("(objectClass=person)"),
+    uid_attribute: attributeName.default("uid"),
+    id_attribute: attributeName.optional(),
+  }).optional(),
+  data_dir: absolutePath,
+  mass_delete_threshold: z.number().min(0).max(1).default(0.1),
+  /** How often STATUS= (workgroups, outbox depth, last change) is refreshed. */
+  status_interval_seconds: seconds.default(10),
+});

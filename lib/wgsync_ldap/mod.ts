@@ -1,0 +1,34 @@
+/**
+ * wgsync-ldap, the LDAP Consumer: its store (workgroups, people, cookies,
+ * outbox), event derivation from sync messages, the mass-deletion guard, the
+ * outbox pump to the channel, and the wiring that runs them from the role's
+ * configuration (sync searches, standard-output sink, systemd status).
+ * Only wgsync-ldap uses this folder.
+ *
+ * @module
+ */
+
+export * from "./member.ts";
+export * from "./store.ts";
+export * from "./guard.ts";
+export * from "./apply.ts";
+export * from "./people.ts";
+export * from "./pump.ts";
+export {
+  ConsumerError,
+  type ConsumerOptions,
+  runConsumer,
+} from "./consumer.ts";
+export {
+  bindOptions,
+  channelAddress,
+  type ChannelSettings,
+  type LdapSettings,
+  peopleSearch,
+  storeIdentity,
+  storePath,
+  syncClientOptions,
+  workgroupSearch,
+} from "./settings.ts";
+export { type ConsumerStatus, statusLine } from "./status.ts";
+export { StdoutSink, type StdoutSinkOptions } from "./stdout_sink.ts";
