@@ -5,7 +5,7 @@
  *
  * ```ts
  * await setupLogging({ identifier: "wgsync-ldap", level: "info" });
- * const logger = getLogger("ldap");
+ * const logger = getLogger("ldap"); // a role; a library: getLogger(["lib", "ldap"])
  * logger.info("Sent {eventId} for {workgroup}", { eventId, workgroup });
  * // at exit: await dispose() from "@logtape/logtape" flushes the journal queue
  * ```
@@ -149,9 +149,23 @@ function isMissing(error: unknown): boolean {
   return error instanceof Error && error.cause instanceof Deno.errors.NotFound;
 }
 
-/** The logger of one part of wgsync: category `["wgsync", role]`. */
-export function getLogger(role: string): Logger {
-  return getLogTapeLogger(["wgsync", role]);
+/**
+ * A logger's name: a role's module name (`"ldap"`, category
+ * `["wgsync", "ldap"]`), or a shared library's path under `lib/`
+ * (`["lib", "ldap"]`, category `["wgsync", "lib", "ldap"]`), so that a
+ * role's own records and those of the libraries it uses can be told apart
+ * and filtered separately.
+ */
+export type LoggerName = string | readonly ["lib", string, ...string[]];
+
+/**
+ * The one logger factory of wgsync: `getLogger("ldap")` in a role,
+ * `getLogger(["lib", "channel"])` in a shared library.
+ */
+export function getLogger(name: LoggerName): Logger {
+  return getLogTapeLogger(
+    typeof name === "string" ? ["wgsync", name] : ["wgsync", ...name],
+  );
 }
 
 /**

@@ -4,7 +4,7 @@
  * @module
  */
 import { z } from "zod";
-import { seconds } from "./values.ts";
+import { metricsListen, seconds } from "./values.ts";
 
 /** wgsync-event, the Event Generator. */
 export const eventSchema = z.strictObject({
@@ -13,4 +13,6 @@ export const eventSchema = z.strictObject({
     message: "expected the ARN of an SNS FIFO topic",
   }),
   stem_cache_seconds: seconds.default(300),
+  /** Loopback `host:port` for `/metrics` and `/healthz`; off when unset. */
+  metrics_listen: metricsListen,
 });

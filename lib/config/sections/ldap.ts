@@ -10,6 +10,7 @@ import {
   distinguishedName,
   ldapFilter,
   ldapUrl,
+  metricsListen,
   seconds,
 } from "./values.ts";
 
@@ -57,4 +58,6 @@ export const ldapSchema = z.strictObject({
   mass_delete_threshold: z.number().min(0).max(1).default(0.1),
   /** How often STATUS= (workgroups, outbox depth, last change) is refreshed. */
   status_interval_seconds: seconds.default(10),
+  /** Loopback `host:port` for `/metrics` and `/healthz`; off when unset. */
+  metrics_listen: metricsListen,
 });

@@ -4,7 +4,7 @@
  * @module
  */
 import { z } from "zod";
-import { absolutePath, seconds } from "./values.ts";
+import { absolutePath, metricsListen, seconds } from "./values.ts";
 
 /** wgsync-remctl, the Remctl Generator. */
 export const remctlSchema = z.strictObject({
@@ -15,4 +15,6 @@ export const remctlSchema = z.strictObject({
   service_principal: z.string().optional(),
   command: z.array(z.string().min(1)).min(1),
   timeout_seconds: seconds.default(60),
+  /** Loopback `host:port` for `/metrics` and `/healthz`; off when unset. */
+  metrics_listen: metricsListen,
 });

@@ -4,6 +4,7 @@
  * @module
  */
 import { z } from "zod";
+import { parseListen } from "../../metrics/listen.ts";
 
 /** An absolute path. */
 export const absolutePath = z.string().regex(/^\//, {
@@ -13,6 +14,21 @@ export const absolutePath = z.string().regex(/^\//, {
 export const hostPort = z.string().regex(/^[A-Za-z0-9.\-]+:[0-9]{1,5}$/, {
   message: 'expected "host:port"',
 });
+/**
+ * `metrics_listen`: the loopback `host:port` of a role's `/metrics` and
+ * `/healthz` (lib/metrics); no listener when the key is absent.
+ */
+export const metricsListen = z.string().check((ctx) => {
+  try {
+    parseListen(ctx.value);
+  } catch (error) {
+    ctx.issues.push({
+      code: "custom",
+      input: ctx.value,
+      message: (error as RangeError).message,
+    });
+  }
+}).optional();
 /** An `ldap://` or `ldaps://` URL without a path. */
 export const ldapUrl = z.string().regex(/^ldaps?:\/\/[^/?#]+\/?$/, {
   message: 'expected an LDAP URL such as "ldap://ldap.example.edu"',

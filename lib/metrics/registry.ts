@@ -1,0 +1,60 @@
+/**
+ * One Prometheus registry per role, with prom-client's default process
+ * metrics (CPU, memory, file descriptors, event loop lag, heap) named
+ * `wgsync_process_*` / `wgsync_nodejs_*`.
+ *
+ * Naming convention for a role's own metrics: `wgsync_<role>_<what>`, with
+ * `_total` on counters and the unit last (`_seconds`, `_bytes`), e.g.
+ * `wgsync_ldap_events_total{type}`. The role creates them on the registry:
+ *
+ * ```ts
+ * import { Counter } from "prom-client";
+ * const registry = createRegistry({ role: "ldap" });
+ * const events = new Counter({
+ *   name: "wgsync_ldap_events_total",
+ *   help: "Events sent, by type.",
+ *   labelNames: ["type"],
+ *   registers: [registry],
+ * });
+ * ```
+ *
+ * Memory and file descriptor figures come from `/proc/self`; without read
+ * permission there prom-client reports them as 0.
+ *
+ * @module
+ */
+import { collectDefaultMetrics, Gauge, Registry } from "prom-client";
+
+/** The prefix of every wgsync metric. */
+export const METRIC_PREFIX = "wgsync_";
+
+/** Options for {@linkcode createRegistry}. */
+export interface CreateRegistryOptions {
+  /** The role's module name, e.g. `"ldap"`; exported as `wgsync_role_info{role}`. */
+  role: string;
+  /** Collect prom-client's default process metrics. @default {true} */
+  defaultMetrics?: boolean;
+}
+
+/**
+ * A new registry for `role`, holding the default process metrics and
+ * `wgsync_role_info{role="<role>"} 1`.
+ */
+export function createRegistry(options: CreateRegistryOptions): Registry {
+  if (!/^[a-z][a-z0-9_]*$/.test(options.role)) {
+    throw new RangeError(
+      `Cannot create a metrics registry as the role name is not [a-z][a-z0-9_]*: value is "${options.role}"`,
+    );
+  }
+  const registry = new Registry();
+  if (options.defaultMetrics ?? true) {
+    collectDefaultMetrics({ register: registry, prefix: METRIC_PREFIX });
+  }
+  new Gauge({
+    name: `${METRIC_PREFIX}role_info`,
+    help: "The wgsync role this process runs (always 1).",
+    labelNames: ["role"],
+    registers: [registry],
+  }).set({ role: options.role }, 1);
+  return registry;
+}
