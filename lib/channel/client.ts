@@ -116,7 +116,8 @@ class Slot {
   #upWaiters: (() => void)[] = [];
   #drainWaiters: (() => void)[] = [];
   #writer: FrameWriter | undefined;
-  #conn: Deno.Conn | undefined;
+  /** Closes the current session's connection (never throws). */
+  #hangUp: () => void = () => {};
   #up = false;
   #loop: Promise<void>;
 
@@ -179,16 +180,15 @@ class Slot {
     ) {
       for (const wake of list.splice(0)) wake();
     }
-    try {
-      this.#conn?.close();
-    } catch {
-      // Already closed.
-    }
+    this.#hangUp();
   }
 
   #send(frame: Uint8Array): void {
-    // A failed write breaks the connection; the read loop notices and reconnects.
-    this.#writer?.write(frame).catch(() => this.#conn?.close());
+    // A failed write breaks this session's connection (and only this one's,
+    // even if the failure is reported after a reconnect); the read loop
+    // notices and reconnects. The connection may already be closed.
+    const hangUp = this.#hangUp;
+    this.#writer?.write(frame).catch(hangUp);
   }
 
   #describe(): string {
@@ -234,11 +234,7 @@ class Slot {
     let conn: Deno.Conn | undefined;
     const timer = setTimeout(() => {
       timedOut = true;
-      try {
-        conn?.close();
-      } catch {
-        // Already closed.
-      }
+      if (conn !== undefined) closeQuietly(conn);
     }, settings.handshakeTimeoutMs);
     try {
       conn = await connect(settings.address);
@@ -251,7 +247,8 @@ class Slot {
         { cause: error },
       );
     }
-    this.#conn = conn;
+    const opened = conn;
+    this.#hangUp = () => closeQuietly(opened);
     if (settings.signal.aborted) {
       clearTimeout(timer);
       conn.close();
@@ -305,12 +302,16 @@ class Slot {
     } finally {
       this.#up = false;
       this.#writer = undefined;
-      try {
-        conn.close();
-      } catch {
-        // Already closed.
-      }
+      closeQuietly(conn);
     }
+  }
+}
+
+function closeQuietly(conn: Deno.Conn): void {
+  try {
+    conn.close();
+  } catch {
+    // Already closed.
   }
 }
 
