@@ -13,11 +13,8 @@
  */
 
 import { fileURLToPath } from "node:url";
-import {
-  permissionFlags,
-  ROLE_PERMISSIONS,
-  type RoleName,
-} from "../lib/permissions.ts";
+import { ROLE_PERMISSIONS, type RoleName } from "../lib/permissions.ts";
+import { roleCommand } from "./launch.ts";
 import { down, readStackInfo, type StackInfo, up } from "./stack/mod.ts";
 import { isRunning } from "./stack/process.ts";
 
@@ -53,28 +50,16 @@ if (import.meta.main) {
     Deno.exit(64);
   }
   const info = await ensureStack(DEV_STACK_DIR);
-  const module = fileURLToPath(new URL(`../roles/${role}.ts`, import.meta.url));
-  const flags = permissionFlags(role as RoleName, {
-    extraRead: [info.dir],
-    extraWrite: [info.dir],
-  });
   if (role === "ldap" && !args.includes("--stdout")) {
     console.error(
       `dev: events go to the channel socket of ${info.config}; without wgsync-event listening there the role waits (use --stdout to print them)`,
     );
   }
-  const child = new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "--cached-only",
-      ...flags,
-      module,
-      "--config",
-      info.config,
-      ...args,
-    ],
+  const child = roleCommand(role as RoleName, {
+    args: ["--config", info.config, ...args],
+    extraRead: [info.dir],
+    extraWrite: [info.dir],
     env: { KRB5_CONFIG: info.krb5Config },
-    stdin: "null",
   }).spawn();
   for (const name of ["SIGINT", "SIGTERM"] as const) {
     Deno.addSignalListener(name, () => child.kill(name));

@@ -13,11 +13,8 @@
  * @module
  */
 import { parseArgs } from "node:util";
-import {
-  permissionFlags,
-  ROLE_PERMISSIONS,
-  type RoleName,
-} from "../lib/permissions.ts";
+import { ROLE_PERMISSIONS, type RoleName } from "../lib/permissions.ts";
+import { roleCommand, type RoleCommandOptions } from "./launch.ts";
 import { ldapUtil } from "./stack/ldap_admin.ts";
 import { down, up } from "./stack/mod.ts";
 
@@ -34,15 +31,18 @@ const { values } = parseArgs({
 });
 const dir = values.dir ?? new URL("../.stack", import.meta.url).pathname;
 const roles = Object.keys(ROLE_PERMISSIONS) as string[];
-const roleArgs = (role: string, extra: string[]) => [
-  "run",
-  "--cached-only",
-  ...permissionFlags(role as RoleName, { extraRead: [dir], extraWrite: [dir] }),
-  new URL(`../roles/${role}.ts`, import.meta.url).pathname,
-  "--config",
-  `${dir}/wgsync.toml`,
-  ...extra,
-];
+const launch = (
+  role: string,
+  extra: string[],
+  options: RoleCommandOptions = {},
+) =>
+  roleCommand(role as RoleName, {
+    args: ["--config", `${dir}/wgsync.toml`, ...extra],
+    extraRead: [dir],
+    extraWrite: [dir],
+    env,
+    ...options,
+  });
 
 await down(dir);
 const stack = await up(dir);
@@ -60,10 +60,7 @@ console.log(`  config     ${stack.config}`);
 
 let failed = false;
 for (const role of roles) {
-  const output = await new Deno.Command(Deno.execPath(), {
-    args: roleArgs(role, ["--check-config"]),
-    env,
-  }).output();
+  const output = await launch(role, ["--check-config"]).output();
   failed ||= !output.success;
 }
 
@@ -75,9 +72,7 @@ for (const [role, what] of PIPELINE) {
     continue;
   }
   const stdout = role === "ldap" && !roles.includes("event");
-  const child = new Deno.Command(Deno.execPath(), {
-    args: roleArgs(role, stdout ? ["--stdout"] : []),
-    env,
+  const child = launch(role, stdout ? ["--stdout"] : [], {
     stdout: stdout ? "piped" : "inherit",
   }).spawn();
   children.push(child);

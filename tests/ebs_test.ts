@@ -3,9 +3,7 @@
  * private mount namespace (`unshare -m`), so nothing it mounts reaches the host.
  */
 import assert from "node:assert/strict";
-import { permissionFlags } from "../lib/permissions.ts";
-
-const ROLE = new URL("../roles/ebs.ts", import.meta.url).pathname;
+import { roleArgv } from "../tasks/launch.ts";
 
 interface Volume {
   dir: string;
@@ -56,16 +54,7 @@ function writeConfig(dir: string, ebs: string): string {
 
 /** A shell line running the role with exactly its permissions plus the test dir. */
 function roleCommand(dir: string, config: string): string {
-  const flags = permissionFlags("ebs", { extraRead: [dir] });
-  return [
-    Deno.execPath(),
-    "run",
-    "--cached-only",
-    ...flags,
-    ROLE,
-    "--config",
-    config,
-  ]
+  return roleArgv("ebs", { args: ["--config", config], extraRead: [dir] })
     .map((part) => `'${part}'`).join(" ");
 }
 

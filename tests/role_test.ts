@@ -4,24 +4,20 @@
  * NOTIFY_SOCKET.
  */
 import assert from "node:assert/strict";
-import { permissionFlags } from "../lib/permissions.ts";
 import { EX_USAGE } from "../lib/role/mod.ts";
+import { roleCommand } from "../tasks/launch.ts";
 import { DatagramListener } from "./helpers/datagram_listener.ts";
-
-const ROLE = new URL("../roles/ebs.ts", import.meta.url).pathname;
 
 function spawnRole(
   dir: string,
   notifySocket: string,
   args: string[],
 ): Deno.ChildProcess {
-  const flags = permissionFlags("ebs", {
+  return roleCommand("ebs", {
+    args,
     extraRead: [dir],
     extraWrite: [notifySocket],
     extraNet: [`unix:${notifySocket}`],
-  });
-  return new Deno.Command(Deno.execPath(), {
-    args: ["run", "--cached-only", ...flags, ROLE, ...args],
     env: { NOTIFY_SOCKET: notifySocket, NO_COLOR: "1" },
     stdout: "piped",
     stderr: "piped",

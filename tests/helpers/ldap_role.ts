@@ -14,12 +14,11 @@ import {
   type IncomingEvent,
 } from "../../lib/channel/mod.ts";
 import type { WorkgroupEvent } from "../../lib/events/mod.ts";
-import { permissionFlags } from "../../lib/permissions.ts";
+import { roleCommand } from "../../tasks/launch.ts";
 import { writeKey } from "./channel.ts";
 import { ldapUtil } from "./ldap_admin.ts";
 import { signal, type StackInfo } from "./stack.ts";
 
-const ROLE = new URL("../../roles/ldap.ts", import.meta.url).pathname;
 const decoder = new TextDecoder();
 
 /** What {@linkcode writeRoleConfig} wrote. */
@@ -133,20 +132,10 @@ export class RoleProcess {
   ): RoleProcess {
     const extraWrite = [files.dir];
     if (options.notifySocket) extraWrite.push(options.notifySocket);
-    const flags = permissionFlags("ldap", {
+    const child = roleCommand("ldap", {
+      args: ["--config", files.config, ...(options.args ?? [])],
       extraRead: [files.dir, stack.dir],
       extraWrite,
-    });
-    const child = new Deno.Command(Deno.execPath(), {
-      args: [
-        "run",
-        "--cached-only",
-        ...flags,
-        ROLE,
-        "--config",
-        files.config,
-        ...(options.args ?? []),
-      ],
       env: {
         KRB5_CONFIG: stack.krb5Config,
         NOTIFY_SOCKET: options.notifySocket ?? "",

@@ -1,0 +1,79 @@
+/**
+ * The one way the development tasks and the tests start a role: `deno run
+ * --frozen --cached-only` with exactly the role's permissions from
+ * `lib/permissions.ts` (plus what the caller names, e.g. a stack's
+ * directory), the module `roles/<role>.ts`, and the role's arguments.
+ *
+ * ```ts
+ * const child = roleCommand("ldap", {
+ *   args: ["--config", config, "--stdout"],
+ *   extraRead: [stack.dir],
+ *   env: { KRB5_CONFIG: stack.krb5Config },
+ *   stdout: "piped",
+ * }).spawn();
+ * ```
+ *
+ * @module
+ */
+import {
+  permissionFlags,
+  type PermissionFlagsOptions,
+  type RoleName,
+} from "../lib/permissions.ts";
+
+/** The path of a role's module, `roles/<role>.ts`. */
+export function roleModule(role: RoleName): string {
+  return new URL(`../roles/${role}.ts`, import.meta.url).pathname;
+}
+
+/** Options for {@linkcode roleArgv}. */
+export interface RoleArgvOptions extends PermissionFlagsOptions {
+  /** The role's own arguments, e.g. `["--config", path]`. @default {[]} */
+  args?: readonly string[];
+}
+
+/**
+ * The whole command line: `[deno, "run", "--frozen", "--cached-only",
+ * ...permissions, roles/<role>.ts, ...args]`.
+ */
+export function roleArgv(
+  role: RoleName,
+  options: RoleArgvOptions = {},
+): string[] {
+  return [
+    Deno.execPath(),
+    "run",
+    "--frozen",
+    "--cached-only",
+    ...permissionFlags(role, options),
+    roleModule(role),
+    ...(options.args ?? []),
+  ];
+}
+
+/** Options for {@linkcode roleCommand}. */
+export interface RoleCommandOptions extends RoleArgvOptions {
+  /** Environment variables added to the inherited ones. @default {{}} */
+  env?: Record<string, string>;
+  /** @default {"null"} */
+  stdin?: "piped" | "inherit" | "null";
+  /** @default {"inherit"} */
+  stdout?: "piped" | "inherit" | "null";
+  /** @default {"inherit"} */
+  stderr?: "piped" | "inherit" | "null";
+}
+
+/** A `Deno.Command` running `role` with exactly its permissions. */
+export function roleCommand(
+  role: RoleName,
+  options: RoleCommandOptions = {},
+): Deno.Command {
+  const [command, ...args] = roleArgv(role, options);
+  return new Deno.Command(command, {
+    args,
+    env: options.env,
+    stdin: options.stdin ?? "null",
+    stdout: options.stdout,
+    stderr: options.stderr,
+  });
+}
