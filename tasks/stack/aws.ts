@@ -1,8 +1,9 @@
 /**
- * moto's server standing in for AWS (SNS, SQS, DynamoDB, KMS), provisioned
+ * moto's server standing in for AWS (SNS, SQS, DynamoDB, KMS, S3), provisioned
  * with the AWS SDK: the stems table, the FIFO topic, one FIFO queue + FIFO
  * dead-letter queue per demo remctl target subscribed with a filter policy on
- * the `stem` message attribute, and a symmetric KMS key.
+ * the `stem` message attribute, a symmetric KMS key, and the S3 bucket for
+ * claim-check payloads (event bodies too large for SNS).
  *
  * @module
  */
@@ -13,6 +14,7 @@ import {
   CreateKeyCommand,
   KMSClient,
 } from "@aws-sdk/client-kms";
+import { CreateBucketCommand, S3Client } from "@aws-sdk/client-s3";
 import {
   CreateTopicCommand,
   SNSClient,
@@ -50,6 +52,8 @@ export interface AwsResources {
   kmsKeyId: string;
   kmsKeyArn: string;
   kmsAlias: string;
+  /** The S3 bucket for claim-check payloads. */
+  claimCheckBucket: string;
 }
 
 /** Starts `moto_server -H 127.0.0.1 -p PORT` detached and waits for its port. */
@@ -81,10 +85,13 @@ export async function provisionAws(endpoint: string): Promise<AwsResources> {
   const sns = new SNSClient(config);
   const sqs = new SQSClient(config);
   const kms = new KMSClient(config);
+  const s3 = new S3Client({ ...config, forcePathStyle: true });
   try {
+    const claimCheckBucket = "wgsync-claim-check";
     const stemsTable = "wgsync-stems";
     const kmsAlias = "alias/wgsync-keytab";
-    const [, topic, key] = await Promise.all([
+    const [, , topic, key] = await Promise.all([
+      s3.send(new CreateBucketCommand({ Bucket: claimCheckBucket })),
       dynamo.send(
         new CreateTableCommand({
           TableName: stemsTable,
@@ -118,7 +125,15 @@ export async function provisionAws(endpoint: string): Promise<AwsResources> {
         createTargetQueue(sqs, sns, { target, stems, topicArn })
       ),
     );
-    return { stemsTable, topicArn, queues, kmsKeyId, kmsKeyArn, kmsAlias };
+    return {
+      stemsTable,
+      topicArn,
+      queues,
+      kmsKeyId,
+      kmsKeyArn,
+      kmsAlias,
+      claimCheckBucket,
+    };
   } catch (error) {
     if (error instanceof StackError) throw error;
     throw new StackError(
@@ -126,7 +141,7 @@ export async function provisionAws(endpoint: string): Promise<AwsResources> {
       { cause: error },
     );
   } finally {
-    for (const client of [dynamo, sns, sqs, kms]) client.destroy();
+    for (const client of [dynamo, sns, sqs, kms, s3]) client.destroy();
   }
 }
 

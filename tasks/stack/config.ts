@@ -80,6 +80,7 @@ export async function writeConfig(
     event: {
       stems_table: info.aws.stemsTable,
       topic_arn: info.aws.topicArn,
+      claim_check_bucket: info.aws.claimCheckBucket,
     },
     remctl: {
       queue_urls: info.aws.queues.map((queue) => queue.url),

@@ -125,6 +125,8 @@ export interface StackInfo {
     kmsKeyId: string;
     kmsKeyArn: string;
     kmsAlias: string;
+    /** The S3 bucket for claim-check payloads (moto serves S3 on the same port). */
+    claimCheckBucket: string;
     logFile: string;
   };
   /** Path of the generated `wgsync.toml`. */

@@ -15,4 +15,12 @@ export const eventSchema = z.strictObject({
   stem_cache_seconds: seconds.default(300),
   /** Loopback `host:port` for `/metrics` and `/healthz`; off when unset. */
   metrics_listen: metricsListen,
+  /** S3 bucket for bodies over `max_message_bytes` (claim-check pointers). */
+  claim_check_bucket: z.string().regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, {
+    message: "expected an S3 bucket name (3-63 characters of a-z 0-9 . -)",
+  }),
+  /** Largest message body published as is; larger ones go through S3. */
+  max_message_bytes: z.number().int().min(1024).max(1024 * 1024).default(
+    262_144,
+  ),
 });
