@@ -29,6 +29,7 @@ import {
   FrameWriter,
 } from "./framing.ts";
 import { decodeMessage, encodeEvent } from "./protocol.ts";
+import { sleep } from "../async.ts";
 
 /** An event to send. */
 export interface OutgoingEvent {
@@ -224,7 +225,7 @@ class Slot {
           delay,
         },
       );
-      await sleep(delay, signal);
+      await sleep(delay, { signal });
     }
   }
 
@@ -313,18 +314,6 @@ function closeQuietly(conn: Deno.Conn): void {
   } catch {
     // Already closed.
   }
-}
-
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    const timer = setTimeout(done, ms);
-    function done() {
-      clearTimeout(timer);
-      signal.removeEventListener("abort", done);
-      resolve();
-    }
-    signal.addEventListener("abort", done, { once: true });
-  });
 }
 
 /** The sending end of the channel. */

@@ -24,6 +24,7 @@ import {
   FrameWriter,
 } from "./framing.ts";
 import { decodeMessage, encodeMessage, ProtocolError } from "./protocol.ts";
+import { sleep } from "../async.ts";
 
 /** An event received from the consumer. */
 export interface IncomingEvent {
@@ -233,7 +234,7 @@ export class ChannelServer {
             error: String(error),
           },
         );
-        await new Promise((resolve) => setTimeout(resolve, 100));
+        await sleep(100);
         continue;
       }
       this.#stats.accepted++;

@@ -30,6 +30,7 @@ import { closeSession, type LdapSession, openSession } from "./session.ts";
 import { SyncSearch } from "./sync.ts";
 import type { SyncMessage, SyncStartMessage } from "./sync_message.ts";
 import { type LdapUrl, parseLdapUrl } from "./url.ts";
+import { sleep } from "../async.ts";
 
 /** Options of {@linkcode SyncClient}. */
 export interface SyncClientOptions {
@@ -369,7 +370,7 @@ export class SyncClient implements AsyncDisposable {
           { error: describe(failure), delay, attempt: failures },
         );
         options.onRetry?.(failure, { attempt: failures, delay });
-        await this.#sleep(delay);
+        await sleep(delay, { signal: this.#abort.signal });
         reason = refreshRequired ? "refreshRequired" : "reconnect";
       }
     } finally {
@@ -383,19 +384,5 @@ export class SyncClient implements AsyncDisposable {
       await closeSession(active.session.connection);
     })();
     return active.stopped;
-  }
-
-  #sleep(ms: number): Promise<void> {
-    return new Promise((resolve) => {
-      const signal = this.#abort.signal;
-      if (signal.aborted) return resolve();
-      const done = () => {
-        clearTimeout(timer);
-        signal.removeEventListener("abort", done);
-        resolve();
-      };
-      const timer = setTimeout(done, ms);
-      signal.addEventListener("abort", done);
-    });
   }
 }

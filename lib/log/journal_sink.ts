@@ -21,6 +21,7 @@ import {
   type JournalFields,
 } from "./journal.ts";
 import { renderRecord, renderValue } from "./render.ts";
+import { waitAtMost } from "../async.ts";
 
 /** Where journald listens for native protocol datagrams. */
 export const DEFAULT_JOURNAL_SOCKET = "/run/systemd/journal/socket";
@@ -185,12 +186,7 @@ export function getJournalSink(
   return Object.assign(sink, {
     drain,
     async [Symbol.asyncDispose]() {
-      let timer: ReturnType<typeof setTimeout> | undefined;
-      await Promise.race([
-        drain(),
-        new Promise((resolve) => timer = setTimeout(resolve, DISPOSE_WAIT_MS)),
-      ]);
-      clearTimeout(timer);
+      await waitAtMost(drain(), DISPOSE_WAIT_MS);
       for (const { record } of queue.splice(0)) fallback(record);
       // A send stuck in a stalled journald cannot be cancelled: it fails (and
       // its record goes to the fallback) only when journald moves or goes.

@@ -52,6 +52,7 @@ export {
   DEFAULT_JOURNAL_SOCKET,
   recordToJournalFields,
 } from "./journal_sink.ts";
+import { waitAtMost } from "../async.ts";
 export { isSecretName, REDACTED } from "./redact.ts";
 export { PRIORITIES, PRIORITY_PROPERTY } from "./render.ts";
 
@@ -176,19 +177,13 @@ async function probeJournal(
   socket: string,
 ): Promise<{ sender: DatagramSender } | { error: unknown }> {
   const sender = new DatagramSender(socket);
-  let timer: ReturnType<typeof setTimeout> | undefined;
   try {
-    await Promise.race([
-      sender.send(new Uint8Array(0)),
-      // A socket that is there but full: use it, the sink queues.
-      new Promise((resolve) => timer = setTimeout(resolve, PROBE_WAIT_MS)),
-    ]);
+    // A socket that is there but full: use it, the sink queues.
+    await waitAtMost(sender.send(new Uint8Array(0)), PROBE_WAIT_MS);
     return { sender };
   } catch (error) {
     await sender.close();
     return { error };
-  } finally {
-    clearTimeout(timer);
   }
 }
 

@@ -4,6 +4,7 @@
  * @module
  */
 import { findMount, type MountEntry } from "./findmnt.ts";
+import { sleep } from "../async.ts";
 
 /** Options for {@linkcode ensureVolumeMounted}. */
 export interface EnsureVolumeOptions {
@@ -86,7 +87,7 @@ export async function ensureVolumeMounted(
       );
     }
     onWait?.(reason);
-    await new Promise((resolve) => setTimeout(resolve, pollSeconds * 1000));
+    await sleep(pollSeconds * 1000);
   }
 }
 

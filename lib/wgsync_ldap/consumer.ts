@@ -40,6 +40,7 @@ import {
 } from "./settings.ts";
 import { statusLine } from "./status.ts";
 import { StdoutSink } from "./stdout_sink.ts";
+import { abortPromise, sleep, waitAtMost } from "../async.ts";
 
 /** Options of {@linkcode runConsumer}. */
 export interface ConsumerOptions {
@@ -208,10 +209,7 @@ class Consumer {
         });
         this.#pump = new OutboxPump(this.#store, this.#channel);
       }
-      const stopped = new Promise<void>((resolve) => {
-        if (signal.aborted) resolve();
-        signal.addEventListener("abort", () => resolve(), { once: true });
-      });
+      const stopped = abortPromise(signal);
       this.#startTimers();
       pumped = this.#pump.run(pumpStop.signal).catch((error) =>
         this.#fail(error)
@@ -236,7 +234,7 @@ class Consumer {
   /** Lets timers and signal handlers run when the loop has kept the thread for {@linkcode BREATHE_MS}. */
   async #breathe(): Promise<void> {
     if (performance.now() - this.#breathed < BREATHE_MS) return;
-    await new Promise((resolve) => setTimeout(resolve, 0));
+    await sleep(0);
     this.#breathed = performance.now();
   }
 
@@ -402,11 +400,7 @@ class Consumer {
     }
     await Promise.race([
       this.#channel?.waitConnected(),
-      new Promise<void>((resolve) =>
-        this.#options.signal.addEventListener("abort", () => resolve(), {
-          once: true,
-        })
-      ),
+      abortPromise(this.#options.signal),
     ]);
     if (this.#options.signal.aborted) return;
     this.#ready = true;
@@ -494,12 +488,7 @@ class Consumer {
     const channel = this.#channel;
     if (channel !== undefined && channel.inFlight > 0) {
       // Events already sent may still be acknowledged: fewer re-sends later.
-      let timer: ReturnType<typeof setTimeout> | undefined;
-      await Promise.race([
-        channel.drained(),
-        new Promise((resolve) => timer = setTimeout(resolve, DRAIN_MS)),
-      ]);
-      clearTimeout(timer);
+      await waitAtMost(channel.drained(), DRAIN_MS);
     }
     this.#pump?.flush();
     await channel?.close();

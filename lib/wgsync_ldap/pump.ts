@@ -8,6 +8,7 @@
  */
 
 import type { Store } from "./store.ts";
+import { abortPromise } from "../async.ts";
 
 /** Where the pump submits events: the channel client, or anything alike. */
 export interface EventSink {
@@ -81,10 +82,7 @@ export class OutboxPump {
    * the way out.
    */
   async run(signal: AbortSignal): Promise<void> {
-    const aborted = new Promise<void>((resolve) => {
-      if (signal.aborted) resolve();
-      signal.addEventListener("abort", () => resolve(), { once: true });
-    });
+    const aborted = abortPromise(signal);
     try {
       while (!signal.aborted && !this.#store.closed) {
         const committed = this.#store.committed();

@@ -9,6 +9,7 @@
 
 import { StackError } from "./errors.ts";
 import type { StackProcess } from "./types.ts";
+import { setTimeout as delay } from "node:timers/promises";
 
 /** Options of {@linkcode runCommand}. */
 export interface RunOptions {
@@ -247,10 +248,6 @@ export async function waitUntil(
     await delay(5);
   }
   return true;
-}
-
-function delay(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
 /** The last lines of a log file, or a note that it cannot be read. */

@@ -1,0 +1,43 @@
+/** lib/async.ts: sleeps, abort promises and bounded waits on real timers. */
+import assert from "node:assert/strict";
+import { abortPromise, sleep, waitAtMost } from "../lib/async.ts";
+
+Deno.test("sleep ends when its signal aborts and at once for a signal aborted already", async () => {
+  const controller = new AbortController();
+  const slept = sleep(60_000, { signal: controller.signal });
+  controller.abort();
+  // The test's op sanitizer fails if a 60 s timer were left behind.
+  await slept;
+  await sleep(60_000, { signal: AbortSignal.abort() });
+});
+
+Deno.test("sleep without a signal waits its time", async () => {
+  let done = false;
+  const slept = sleep(5).then(() => done = true);
+  assert.equal(done, false);
+  await slept;
+  assert.equal(done, true);
+});
+
+Deno.test("abortPromise settles for a signal aborted before it was asked (the defect 10 hang)", async () => {
+  const controller = new AbortController();
+  controller.abort();
+  const settled = await waitAtMost(abortPromise(controller.signal), 60_000);
+  assert.equal(settled, true);
+});
+
+Deno.test("abortPromise settles when the signal aborts later", async () => {
+  const controller = new AbortController();
+  const aborted = abortPromise(controller.signal);
+  controller.abort();
+  await aborted;
+});
+
+Deno.test("waitAtMost tells a promise that settled from one that ran out of time, and passes on a rejection", async () => {
+  assert.equal(await waitAtMost(Promise.resolve("x"), 60_000), true);
+  assert.equal(await waitAtMost(new Promise(() => {}), 1), false);
+  await assert.rejects(
+    waitAtMost(Promise.reject(new Error("socket refused")), 60_000),
+    { name: "Error", message: "socket refused" },
+  );
+});
