@@ -4,6 +4,7 @@
  *
  * @module
  */
+import { optionChecks } from "./options.ts";
 
 /** How long to wait between reconnect attempts. */
 export interface BackoffOptions {
@@ -47,33 +48,20 @@ export function resolveBackoff(
 ): ResolvedBackoff {
   const resolved = { ...defaults, ...withoutUndefined(options) };
   const { minDelay, maxDelay, multiplier, jitter, maxAttempts } = resolved;
-  if (!Number.isFinite(minDelay) || minDelay < 0) {
-    throw new RangeError(
-      `Cannot use the reconnect option minDelay as it is not a finite number of milliseconds >= 0: got ${minDelay}`,
-    );
-  }
-  if (!Number.isFinite(maxDelay) || maxDelay < minDelay) {
-    throw new RangeError(
-      `Cannot use the reconnect option maxDelay as it is not a finite number >= minDelay (${minDelay}): got ${maxDelay}`,
-    );
-  }
-  if (!Number.isFinite(multiplier) || multiplier < 1) {
-    throw new RangeError(
-      `Cannot use the reconnect option multiplier as it is not a finite number >= 1: got ${multiplier}`,
-    );
-  }
-  if (!(jitter >= 0 && jitter <= 1)) {
-    throw new RangeError(
-      `Cannot use the reconnect option jitter as it is not between 0 and 1: got ${jitter}`,
-    );
-  }
+  const check = optionChecks("use the reconnect options");
+  check.numberInRange("minDelay", minDelay, { min: 0 });
+  check.numberInRange("maxDelay", maxDelay, {
+    min: minDelay,
+  });
+  check.numberInRange("multiplier", multiplier, {
+    min: 1,
+  });
+  check.numberInRange("jitter", jitter, { min: 0, max: 1 });
   if (
-    !(maxAttempts === Infinity ||
-      (Number.isInteger(maxAttempts) && maxAttempts >= 1))
+    maxAttempts !== Infinity &&
+    !(Number.isSafeInteger(maxAttempts) && maxAttempts >= 1)
   ) {
-    throw new RangeError(
-      `Cannot use the reconnect option maxAttempts as it is not an integer >= 1 or Infinity: got ${maxAttempts}`,
-    );
+    check.invalid("maxAttempts", maxAttempts, "a positive integer or Infinity");
   }
   return resolved;
 }

@@ -291,7 +291,11 @@ Deno.test("TCP on the loopback interface works; other addresses are refused", as
         keyFile: key.path,
         window: 0,
       }),
-      /window is 0, expected a positive integer/,
+      {
+        name: "RangeError",
+        message:
+          "Cannot open the channel client as window is invalid: window is 0, expected a positive integer",
+      },
     );
   });
 });

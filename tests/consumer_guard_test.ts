@@ -4,7 +4,6 @@
 
 import assert from "node:assert/strict";
 import {
-  GuardOptionsError,
   MassDeletionGuard,
   openStore,
   WorkgroupApplier,
@@ -179,6 +178,10 @@ Deno.test("a deletion share at the limit passes; one above it is refused", () =>
 
 Deno.test("guard options are validated up front", () => {
   for (const maxShare of [-0.1, 1.5, Number.NaN]) {
-    assert.throws(() => new MassDeletionGuard({ maxShare }), GuardOptionsError);
+    assert.throws(() => new MassDeletionGuard({ maxShare }), {
+      name: "RangeError",
+      message:
+        `Cannot configure the mass-deletion guard as maxShare is invalid: maxShare is ${maxShare}, expected a number from 0 to 1`,
+    });
   }
 });

@@ -14,6 +14,20 @@ import {
 } from "../lib/ldap/mod.ts";
 import { backoffDelay, resolveBackoff } from "../lib/backoff.ts";
 
+interface ThrowsMatch {
+  name: string;
+  message: string;
+}
+
+/** What a bad option of `what` throws: a RangeError naming option and value. */
+function rangeError(what: string, detail: string): ThrowsMatch {
+  const option = detail.split(" ")[0];
+  return {
+    name: "RangeError",
+    message: `Cannot use ${what} as ${option} is invalid: ${detail}`,
+  };
+}
+
 const VALID: SyncClientOptions = {
   url: "ldap://127.0.0.1:389",
   bind: { method: "anonymous" },
@@ -62,7 +76,7 @@ Deno.test("LDAP URL parsing refuses other schemes, user information and search p
 });
 
 Deno.test("SyncClient refuses bad options up front, naming the option", () => {
-  const cases: [Partial<SyncClientOptions>, RegExp][] = [
+  const cases: [Partial<SyncClientOptions>, RegExp | ThrowsMatch][] = [
     [{ url: "ldaps://h", startTls: true }, /StartTLS with an ldaps:\/\/ URL/],
     [
       { filter: "(cn=unbalanced" },
@@ -70,20 +84,38 @@ Deno.test("SyncClient refuses bad options up front, naming the option", () => {
     ],
     [
       { maxPduSize: 100 },
-      /maxPduSize as it is not an integer of at least 1024 bytes: got 100/,
+      rangeError(
+        "the LDAP options",
+        "maxPduSize is 100, expected an integer of at least 1024",
+      ),
     ],
     [
       { operationTimeout: -1 },
-      /operationTimeout as it is not a positive number of milliseconds: got -1/,
+      rangeError(
+        "the LDAP options",
+        "operationTimeout is -1, expected a positive number",
+      ),
     ],
-    [{ connectTimeout: NaN }, /connectTimeout/],
+    [
+      { connectTimeout: NaN },
+      rangeError(
+        "the LDAP options",
+        "connectTimeout is NaN, expected a positive number",
+      ),
+    ],
     [
       { scope: "children" as "sub" },
-      /scope as it is not base, one or sub: got "children"/,
+      rangeError(
+        "the LDAP options",
+        'scope is "children", expected "base", "one" or "sub"',
+      ),
     ],
     [
       { mode: "persist" as "refreshOnly" },
-      /mode as it is not refreshOnly or refreshAndPersist/,
+      rangeError(
+        "the LDAP options",
+        'mode is "persist", expected "refreshOnly" or "refreshAndPersist"',
+      ),
     ],
     [
       { attributes: ["cn", ""] },
@@ -104,19 +136,31 @@ Deno.test("SyncClient refuses bad options up front, naming the option", () => {
     [{ bind: { method: "gssapi", layers: [] } }, /layers is empty/],
     [
       { reconnect: { jitter: 2 } },
-      /jitter as it is not between 0 and 1: got 2/,
+      rangeError(
+        "the reconnect options",
+        "jitter is 2, expected a number from 0 to 1",
+      ),
     ],
     [
       { reconnect: { minDelay: 10, maxDelay: 5 } },
-      /maxDelay as it is not a finite number >= minDelay \(10\): got 5/,
+      rangeError(
+        "the reconnect options",
+        "maxDelay is 5, expected a number of at least 10",
+      ),
     ],
     [
       { reconnect: { maxAttempts: 0 } },
-      /maxAttempts as it is not an integer >= 1 or Infinity: got 0/,
+      rangeError(
+        "the reconnect options",
+        "maxAttempts is 0, expected a positive integer or Infinity",
+      ),
     ],
     [
       { reconnect: { multiplier: 0.5 } },
-      /multiplier as it is not a finite number >= 1: got 0.5/,
+      rangeError(
+        "the reconnect options",
+        "multiplier is 0.5, expected a number of at least 1",
+      ),
     ],
   ];
   for (const [change, message] of cases) {

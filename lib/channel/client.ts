@@ -30,6 +30,7 @@ import {
 } from "./framing.ts";
 import { decodeMessage, encodeEvent } from "./protocol.ts";
 import { sleep } from "../async.ts";
+import { optionChecks } from "../options.ts";
 
 /** An event to send. */
 export interface OutgoingEvent {
@@ -76,6 +77,7 @@ export class ChannelClientError extends Error {
   }
 }
 
+const check = optionChecks("open the channel client");
 const logger = getLogger(["wgsync", "channel"]);
 
 /** FNV-1a (32-bit) over the UTF-16 code units of a string. */
@@ -86,15 +88,6 @@ export function workgroupHash(workgroup: string): number {
     hash = Math.imul(hash, 0x01000193);
   }
   return hash >>> 0;
-}
-
-function positiveInteger(name: string, value: number): number {
-  if (!Number.isInteger(value) || value < 1) {
-    throw new ChannelClientError(
-      `Cannot open the channel client as ${name} is invalid: ${name} is ${value}, expected a positive integer`,
-    );
-  }
-  return value;
 }
 
 interface Settings {
@@ -333,7 +326,7 @@ export class ChannelClient {
    */
   static async open(options: ChannelClientOptions): Promise<ChannelClient> {
     const address = validateAddress(options.address);
-    const connections = positiveInteger(
+    const connections = check.positiveInteger(
       "connections",
       options.connections ?? 4,
     );
@@ -341,13 +334,13 @@ export class ChannelClient {
     const settings: Settings = {
       address,
       key: await AuthKey.load(options.keyFile),
-      window: positiveInteger("window", options.window ?? 256),
+      window: check.positiveInteger("window", options.window ?? 256),
       onAck: options.onAck ?? (() => {}),
-      maxFrameBytes: positiveInteger(
+      maxFrameBytes: check.positiveInteger(
         "maxFrameBytes",
         options.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES,
       ),
-      handshakeTimeoutMs: positiveInteger(
+      handshakeTimeoutMs: check.positiveInteger(
         "handshakeTimeoutMs",
         options.handshakeTimeoutMs ?? 5000,
       ),

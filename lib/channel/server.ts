@@ -25,6 +25,7 @@ import {
 } from "./framing.ts";
 import { decodeMessage, encodeMessage, ProtocolError } from "./protocol.ts";
 import { sleep } from "../async.ts";
+import { optionChecks } from "../options.ts";
 
 /** An event received from the consumer. */
 export interface IncomingEvent {
@@ -85,6 +86,7 @@ export class ChannelServerError extends Error {
   }
 }
 
+const check = optionChecks("start the channel server");
 const logger = getLogger(["wgsync", "channel"]);
 
 interface Connection {
@@ -94,15 +96,6 @@ interface Connection {
   inFlight: number;
   wake: (() => void) | undefined;
   writer: FrameWriter;
-}
-
-function positiveInteger(name: string, value: number): number {
-  if (!Number.isInteger(value) || value < 1) {
-    throw new ChannelServerError(
-      `Cannot start the channel server as ${name} is invalid: ${name} is ${value}, expected a positive integer`,
-    );
-  }
-  return value;
 }
 
 /** The listening end of the channel. */
@@ -153,16 +146,19 @@ export class ChannelServer {
    */
   static async listen(options: ChannelServerOptions): Promise<ChannelServer> {
     const address = validateAddress(options.address);
-    positiveInteger(
+    check.positiveInteger(
       "maxFrameBytes",
       options.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES,
     );
-    positiveInteger(
+    check.positiveInteger(
       "maxHandshakeFrameBytes",
       options.maxHandshakeFrameBytes ?? 4096,
     );
-    positiveInteger("handshakeTimeoutMs", options.handshakeTimeoutMs ?? 5000);
-    positiveInteger("maxInFlight", options.maxInFlight ?? 1024);
+    check.positiveInteger(
+      "handshakeTimeoutMs",
+      options.handshakeTimeoutMs ?? 5000,
+    );
+    check.positiveInteger("maxInFlight", options.maxInFlight ?? 1024);
     const key = await AuthKey.load(options.keyFile);
     let listener: Deno.Listener;
     try {

@@ -31,6 +31,7 @@ import { SyncSearch } from "./sync.ts";
 import type { SyncMessage, SyncStartMessage } from "./sync_message.ts";
 import { type LdapUrl, parseLdapUrl } from "./url.ts";
 import { sleep } from "../async.ts";
+import { optionChecks } from "../options.ts";
 
 /** Options of {@linkcode SyncClient}. */
 export interface SyncClientOptions {
@@ -115,22 +116,16 @@ export class SyncClient implements AsyncDisposable {
         `Cannot use StartTLS with an ldaps:// URL as the connection already uses TLS: url is "${options.url}"`,
       );
     }
+    const check = optionChecks("use the LDAP options");
     for (const key of ["connectTimeout", "operationTimeout"] as const) {
       const value = options[key];
-      if (value !== undefined && !(Number.isFinite(value) && value > 0)) {
-        throw new RangeError(
-          `Cannot use the LDAP option ${key} as it is not a positive number of milliseconds: got ${value}`,
-        );
-      }
+      if (value !== undefined) check.positiveNumber(key, value);
     }
-    const maxPduSize = options.maxPduSize;
-    if (
-      maxPduSize !== undefined &&
-      !(Number.isSafeInteger(maxPduSize) && maxPduSize >= 1024)
-    ) {
-      throw new RangeError(
-        `Cannot use the LDAP option maxPduSize as it is not an integer of at least 1024 bytes: got ${maxPduSize}`,
-      );
+    if (options.maxPduSize !== undefined) {
+      check.numberInRange("maxPduSize", options.maxPduSize, {
+        min: 1024,
+        integer: true,
+      });
     }
     if (typeof options.baseDN !== "string") {
       throw new TypeError(
@@ -153,25 +148,11 @@ export class SyncClient implements AsyncDisposable {
         }`,
       );
     }
-    if (
-      options.scope !== undefined &&
-      !["base", "one", "sub"].includes(options.scope)
-    ) {
-      throw new TypeError(
-        `Cannot use the LDAP option scope as it is not base, one or sub: got ${
-          JSON.stringify(options.scope)
-        }`,
-      );
+    if (options.scope !== undefined) {
+      check.oneOf("scope", options.scope, ["base", "one", "sub"]);
     }
-    if (
-      options.mode !== undefined &&
-      options.mode !== "refreshOnly" && options.mode !== "refreshAndPersist"
-    ) {
-      throw new TypeError(
-        `Cannot use the LDAP option mode as it is not refreshOnly or refreshAndPersist: got ${
-          JSON.stringify(options.mode)
-        }`,
-      );
+    if (options.mode !== undefined) {
+      check.oneOf("mode", options.mode, ["refreshOnly", "refreshAndPersist"]);
     }
     if (
       options.cookie !== undefined &&

@@ -5,6 +5,7 @@
  *
  * @module
  */
+import { optionChecks } from "../options.ts";
 
 /** Options of {@linkcode MassDeletionGuard}. */
 export interface GuardOptions {
@@ -25,15 +26,6 @@ export interface GuardVerdict {
   maxShare: number;
 }
 
-/** Raised for invalid guard options. */
-export class GuardOptionsError extends Error {
-  /** Constructs a GuardOptionsError. */
-  constructor(message: string) {
-    super(message);
-    this.name = "GuardOptionsError";
-  }
-}
-
 /** Decides whether a refresh's deletions may be applied. */
 export class MassDeletionGuard {
   #maxShare: number;
@@ -41,13 +33,8 @@ export class MassDeletionGuard {
 
   /** Validates the options up front. */
   constructor(options: GuardOptions = {}) {
-    const maxShare = options.maxShare ?? 0.10;
-    if (!(typeof maxShare === "number" && maxShare >= 0 && maxShare <= 1)) {
-      throw new GuardOptionsError(
-        `Cannot configure the mass-deletion guard as maxShare is invalid: maxShare is ${maxShare}, expected a number from 0 to 1`,
-      );
-    }
-    this.#maxShare = maxShare;
+    this.#maxShare = optionChecks("configure the mass-deletion guard")
+      .numberInRange("maxShare", options.maxShare ?? 0.10, { min: 0, max: 1 });
     this.#accept = options.acceptMassDelete ?? false;
   }
 

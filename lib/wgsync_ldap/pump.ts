@@ -9,6 +9,9 @@
 
 import type { Store } from "./store.ts";
 import { abortPromise } from "../async.ts";
+import { optionChecks } from "../options.ts";
+
+const check = optionChecks("create the outbox pump");
 
 /** Where the pump submits events: the channel client, or anything alike. */
 export interface EventSink {
@@ -42,9 +45,15 @@ export class OutboxPump {
   constructor(store: Store, sink: EventSink, options: OutboxPumpOptions = {}) {
     this.#store = store;
     this.#sink = sink;
-    this.#readBatch = positive("readBatch", options.readBatch ?? 512);
-    this.#ackBatch = positive("ackBatch", options.ackBatch ?? 512);
-    this.#ackDelayMs = positive("ackDelayMs", options.ackDelayMs ?? 20);
+    this.#readBatch = check.positiveInteger(
+      "readBatch",
+      options.readBatch ?? 512,
+    );
+    this.#ackBatch = check.positiveInteger("ackBatch", options.ackBatch ?? 512);
+    this.#ackDelayMs = check.positiveInteger(
+      "ackDelayMs",
+      options.ackDelayMs ?? 20,
+    );
   }
 
   /** Events submitted and not yet acknowledged. */
@@ -115,13 +124,4 @@ export class OutboxPump {
       this.flush();
     }
   }
-}
-
-function positive(name: string, value: number): number {
-  if (!Number.isInteger(value) || value < 1) {
-    throw new RangeError(
-      `Cannot create the outbox pump as ${name} is invalid: ${name} is ${value}, expected a positive integer`,
-    );
-  }
-  return value;
 }
