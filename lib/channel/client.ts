@@ -8,7 +8,7 @@
  * @module
  */
 
-import { getLogger } from "@logtape/logtape";
+import { getLogger } from "../log/mod.ts";
 import {
   backoffDelay,
   type BackoffOptions,
@@ -78,7 +78,7 @@ export class ChannelClientError extends Error {
 }
 
 const check = optionChecks("open the channel client");
-const logger = getLogger(["wgsync", "channel"]);
+const logger = getLogger(["lib", "channel"]);
 
 /** FNV-1a (32-bit) over the UTF-16 code units of a string. */
 export function workgroupHash(workgroup: string): number {

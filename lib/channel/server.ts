@@ -9,7 +9,7 @@
  * @module
  */
 
-import { getLogger } from "@logtape/logtape";
+import { getLogger } from "../log/mod.ts";
 import {
   type ChannelAddress,
   connect,
@@ -87,7 +87,7 @@ export class ChannelServerError extends Error {
 }
 
 const check = optionChecks("start the channel server");
-const logger = getLogger(["wgsync", "channel"]);
+const logger = getLogger(["lib", "channel"]);
 
 interface Connection {
   conn: Deno.Conn;

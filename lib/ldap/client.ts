@@ -14,7 +14,7 @@
  * @module
  */
 
-import { getLogger } from "@logtape/logtape";
+import { getLogger } from "../log/mod.ts";
 import {
   backoffDelay,
   type BackoffOptions,
@@ -82,7 +82,7 @@ export interface SyncClientOptions {
 /** Default largest LDAP message: 16 MiB. */
 export const DEFAULT_CLIENT_MAX_PDU_SIZE = 16 * 1024 * 1024;
 
-const log = getLogger(["wgsync", "ldap"]);
+const log = getLogger(["lib", "ldap"]);
 
 interface Active {
   session: LdapSession;

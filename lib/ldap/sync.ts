@@ -7,7 +7,7 @@
  * @module
  */
 
-import { getLogger } from "@logtape/logtape";
+import { getLogger } from "../log/mod.ts";
 import { BerError } from "./ber.ts";
 import type { LdapConnection } from "./connection.ts";
 import {
@@ -52,7 +52,7 @@ const RESULT_SUCCESS = 0;
 const RESULT_CANCELED = 118;
 const RESULT_SYNC_REFRESH_REQUIRED = 4096;
 
-const log = getLogger(["wgsync", "ldap"]);
+const log = getLogger(["lib", "ldap"]);
 
 /**
  * A running sync search. Iterate it with `for await`; leaving the loop early

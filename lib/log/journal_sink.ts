@@ -103,7 +103,7 @@ export function getJournalSink(
 
   const warn = (message: string) => {
     fallback({
-      category: ["wgsync", "log"],
+      category: ["wgsync", "lib", "log"],
       level: "warning",
       message: [message],
       rawMessage: message,

@@ -133,7 +133,7 @@ export async function setupLogging(
   });
   if ("error" in probe && !isMissing(probe.error)) {
     // journald's socket is there but unusable (permissions, --unstable-net).
-    getLogger("log").warning(
+    getLogger(["lib", "log"]).warning(
       "Cannot log to journald at {socket}, logging to stderr: {error}",
       {
         socket,

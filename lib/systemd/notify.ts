@@ -5,10 +5,10 @@
  *
  * @module
  */
-import { getLogger } from "@logtape/logtape";
+import { getLogger } from "../log/mod.ts";
 import { DatagramSender } from "./datagram.ts";
 
-const logger = getLogger(["wgsync", "systemd"]);
+const logger = getLogger(["lib", "systemd"]);
 
 /** The environment variables of the protocol. */
 export const NOTIFY_ENV = [

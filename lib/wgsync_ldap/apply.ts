@@ -23,7 +23,7 @@
  * @module
  */
 
-import { getLogger } from "@logtape/logtape";
+import { getLogger } from "../log/mod.ts";
 import type { SyncEntryMessage, SyncMessage } from "../ldap/sync_message.ts";
 import {
   csnFromCookie,
@@ -91,7 +91,7 @@ export class ApplyError extends Error {
   }
 }
 
-const logger = getLogger(["wgsync", "ldap"]);
+const logger = getLogger("ldap");
 
 type EventPayload = { member?: Member; members?: Member[]; previous?: string };
 

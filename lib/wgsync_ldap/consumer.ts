@@ -14,7 +14,7 @@
  * @module
  */
 
-import { getLogger } from "@logtape/logtape";
+import { getLogger } from "../log/mod.ts";
 import { ChannelClient } from "../channel/mod.ts";
 import { WorkgroupApplier } from "./apply.ts";
 import type { GuardVerdict } from "./guard.ts";
@@ -87,7 +87,7 @@ const BREATHE_MS = 20;
 /** How long a stop waits for acknowledgements of events already sent. */
 const DRAIN_MS = 2_000;
 
-const log = getLogger(["wgsync", "ldap"]);
+const log = getLogger("ldap");
 
 /**
  * Runs the consumer until `signal` aborts (then resolves after a clean

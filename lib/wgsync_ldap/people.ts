@@ -7,7 +7,7 @@
  * @module
  */
 
-import { getLogger } from "@logtape/logtape";
+import { getLogger } from "../log/mod.ts";
 import type { SyncEntryMessage, SyncMessage } from "../ldap/sync_message.ts";
 import { bindDirectory, dnKey, type MemberDirectory } from "./member.ts";
 import { dispatchSyncMessage, type SyncHandlers } from "./dispatch.ts";
@@ -30,7 +30,7 @@ export type PeopleApplyResult =
   | { kind: "applied"; refreshDone: boolean }
   | { kind: "refreshRequired" };
 
-const logger = getLogger(["wgsync", "ldap"]);
+const logger = getLogger("ldap");
 
 /** Applies the people search's messages to a {@linkcode Store} and a {@linkcode MemberDirectory}. */
 export class PeopleApplier {
