@@ -472,7 +472,7 @@ Deno.test("a journal socket the process may not use is reported once on stderr",
   assert.equal(lines.length, 2, stderr);
   assert.match(
     lines[0],
-    /Z WARNING wgsync\.log: Cannot log to journald at \/run\/systemd\/journal\/socket, logging to stderr: .*NotCapable: Requires write access/,
+    /Z WARNING wgsync\.lib\.log: Cannot log to journald at \/run\/systemd\/journal\/socket, logging to stderr: .*NotCapable: Requires write access/,
   );
   assert.match(lines[1], /Z INFO wgsync\.test: still logged$/);
 });

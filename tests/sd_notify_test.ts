@@ -381,7 +381,7 @@ Deno.test("a process granted only the socket and the variables notifies; without
     assert.equal(denied.code, 0, denied.stderr);
     assert.match(
       denied.stderr,
-      /WARNING wgsync\.systemd: Cannot notify systemd at .*NotCapable/,
+      /WARNING wgsync\.lib\.systemd: Cannot notify systemd at .*NotCapable/,
     );
     await sleep(100);
     assert.equal(
