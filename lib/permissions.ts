@@ -60,6 +60,22 @@ export const ROLE_PERMISSIONS = {
     ffi: true,
     sys: [],
   },
+  /**
+   * wgsync-keytab-obtain. Reads its configuration and encrypted keytabs in
+   * /etc/wgsync and the service users in /etc/passwd; writes the clear keytab
+   * under /run (the output may be any path there, by the schema). Net is
+   * unscoped: KMS's endpoint comes from the region or the configuration.
+   * The AWS SDK needs all of the environment and the OS release.
+   */
+  keytab_obtain: {
+    read: ["/etc/wgsync", "/etc/passwd", "/run"],
+    write: ["/run"],
+    net: true,
+    env: true,
+    run: [],
+    ffi: false,
+    sys: ["osRelease"],
+  },
 } as const satisfies Record<string, RolePermissions>;
 
 /** The name of a role module in `roles/`. */

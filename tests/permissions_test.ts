@@ -19,7 +19,7 @@ for (const role of Object.keys(ROLE_PERMISSIONS) as RoleName[]) {
     assert.equal(output.code, 0, new TextDecoder().decode(output.stderr));
     assert.match(
       new TextDecoder().decode(output.stdout),
-      new RegExp(`^Usage: wgsync-${role} \\[options\\]`),
+      new RegExp(`^Usage: wgsync-${role.replaceAll("_", "-")} \\[options\\]`),
     );
   });
 }

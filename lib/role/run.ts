@@ -44,6 +44,16 @@ export interface RoleDefinition {
   sections: readonly ConfigSection[];
   /** The role's own command-line flags. @default {{}} */
   flags?: Readonly<Record<string, RoleFlag>>;
+  /**
+   * Checks beyond the schema that depend on the role's flags (e.g. which
+   * instance's section it needs): problem lines like the configuration's,
+   * reported with exit status 78 at start and by `--check-config`.
+   * @default {no further checks}
+   */
+  check?(
+    config: Config,
+    flags: Record<string, string | boolean | undefined>,
+  ): string[];
   /** Does the role's work; resolves when done or after `signal` aborted. */
   main(context: RoleContext): Promise<void>;
 }
@@ -76,6 +86,8 @@ export async function runRole(
   let config: Config;
   try {
     config = loadConfig(args.configPath, { sections: role.sections });
+    const problems = role.check?.(config, args.flags) ?? [];
+    if (problems.length > 0) throw new ConfigError(args.configPath, problems);
   } catch (error) {
     if (!(error instanceof ConfigError)) throw error;
     console.error(

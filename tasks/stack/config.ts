@@ -9,6 +9,7 @@
 import { stringify } from "smol-toml";
 import type { z } from "zod";
 import type { configSchema } from "../../lib/config/schema.ts";
+import { encryptedKeytabPath } from "./keytabs.ts";
 import type { StackInfo } from "./types.ts";
 
 /** The TOML-level shape of the config (before defaults are applied). */
@@ -90,16 +91,16 @@ export async function writeConfig(
       service_principal: info.remctl.service,
       command: [info.remctl.command, info.remctl.subcommand],
     },
-    // The encrypted keytabs do not exist yet: their format belongs to the
-    // keytab-obtain oneshots. The output must be under /run by the schema.
+    // The encrypted keytabs are sealed by keytabs.ts after this file is
+    // written. The output must be under /run by the schema.
     keytab_obtain: {
       ldap: {
-        encrypted_keytab: `${info.dir}/keytabs/wgsync-ldap.keytab.enc`,
+        encrypted_keytab: encryptedKeytabPath(info.dir, "ldap"),
         output: `${runDir}/wgsync-ldap.keytab`,
         principal: info.principals.ldapClient,
       },
       remctl: {
-        encrypted_keytab: `${info.dir}/keytabs/wgsync-remctl.keytab.enc`,
+        encrypted_keytab: encryptedKeytabPath(info.dir, "remctl"),
         output: `${runDir}/wgsync-remctl.keytab`,
         principal: info.principals.remctlClient,
       },

@@ -25,6 +25,7 @@ import {
 } from "./data.ts";
 import { StackError } from "./errors.ts";
 import { startK5start } from "./k5start.ts";
+import { writeEncryptedKeytabs } from "./keytabs.ts";
 import { createRealm, keytabsOf, startKdc, writeKrb5Config } from "./kdc.ts";
 import { createLayout, layoutOf, REALM, resetLayout } from "./layout.ts";
 import { checkPrerequisites } from "./prerequisites.ts";
@@ -234,6 +235,7 @@ export async function up(
   };
   try {
     await timed("config", () => writeConfig(info, { webPort }));
+    await timed("keytabs", () => writeEncryptedKeytabs(info));
   } catch (error) {
     await stopProcesses(processes).catch((e) => log(`stack: ${e}`));
     throw error;

@@ -1,0 +1,27 @@
+/**
+ * Runs keytab-obtain's write up to the moment between the written, fsynced
+ * temporary file and its rename, prints `temporary PATH` and waits there, so
+ * a test can kill it (SIGKILL) at the worst moment of the write.
+ *
+ *   deno run <keytab_obtain's flags> keytab_obtain_killed.ts CONFIG INSTANCE
+ *
+ * @module
+ */
+import { loadConfig } from "../../lib/config/mod.ts";
+import {
+  kmsClientFor,
+  obtainKeytab,
+} from "../../lib/wgsync_keytab_obtain/mod.ts";
+
+const [configPath, instance] = Deno.args;
+const config = loadConfig(configPath, { sections: ["aws", "keytab_obtain"] });
+const kms = await kmsClientFor(config.aws!);
+await obtainKeytab(config.keytab_obtain![instance as "ldap" | "remctl"]!, {
+  instance,
+  kms,
+  beforeRename: async (temporary) => {
+    console.log(`temporary ${temporary}`);
+    // Keep the event loop alive until the test kills this process.
+    await new Promise(() => setInterval(() => {}, 60_000));
+  },
+});
