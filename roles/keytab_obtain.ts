@@ -13,10 +13,10 @@
  */
 import { parseArgs } from "node:util";
 import { KMSClient } from "@aws-sdk/client-kms";
+import { createKmsClient, loadAwsSettings } from "../lib/aws/mod.ts";
 import { loadConfig } from "../lib/config/mod.ts";
 import {
   encryptKeytab,
-  kmsClientFor,
   obtainKeytab,
   parseEnvelope,
 } from "../lib/wgsync_keytab_obtain/mod.ts";
@@ -69,7 +69,9 @@ export const keytabObtainRole: RoleDefinition = {
   async main({ config, flags, logger, notifier, signal }) {
     const instance = flags.instance as "ldap" | "remctl";
     const settings = config.keytab_obtain![instance]!;
-    const kms = await kmsClientFor(config.aws!);
+    const kms = createKmsClient(
+      await loadAwsSettings(config.aws!, { maxAttempts: 1 }),
+    );
     try {
       await notifier.status(`decrypting ${settings.encrypted_keytab}`);
       const result = await obtainKeytab(settings, {
@@ -157,7 +159,9 @@ async function encryptCommand(argv: string[]): Promise<number> {
   const aws = values.config === undefined
     ? undefined
     : loadConfig(values.config, { sections: ["aws"] }).aws;
-  const kms = aws === undefined ? new KMSClient({}) : await kmsClientFor(aws);
+  const kms = aws === undefined
+    ? new KMSClient({})
+    : createKmsClient(await loadAwsSettings(aws));
   try {
     const sealed = await encryptKeytab(await Deno.readFile(input), {
       kms,

@@ -8,12 +8,11 @@
 import assert from "node:assert/strict";
 import { stringify } from "smol-toml";
 import { CreateKeyCommand, KMSClient } from "@aws-sdk/client-kms";
-import { permissionFlags } from "../lib/permissions.ts";
 import { encryptKeytab } from "../lib/wgsync_keytab_obtain/mod.ts";
+import { roleArgv, roleModule } from "../tasks/launch.ts";
 import { getStack, signal, type StackInfo } from "./helpers/stack.ts";
 
 const ROOT = new URL("../", import.meta.url).pathname;
-const ROLE = `${ROOT}roles/keytab_obtain.ts`;
 const KILLED = `${ROOT}tests/helpers/keytab_obtain_killed.ts`;
 /** Outputs must be under /run (schema); the test task may write here. */
 const RUN_BASE = "/run/wgsync-test";
@@ -90,17 +89,25 @@ async function removeCase(testCase: Case): Promise<void> {
   }).catch(() => {});
 }
 
+/**
+ * The role (or `script`, e.g. the kill helper, in its place) with exactly the
+ * role's permissions plus the test's and the stack's directories.
+ */
 function roleCommand(
   stack: StackInfo,
   testCase: Case,
   args: string[],
-  script = ROLE,
+  script?: string,
 ): Deno.Command {
-  const flags = permissionFlags("keytab_obtain", {
+  const [command, ...argv] = roleArgv("keytab_obtain", {
     extraRead: [testCase.dir, stack.dir],
+    args,
   });
-  return new Deno.Command(Deno.execPath(), {
-    args: ["run", "--cached-only", ...flags, script, ...args],
+  if (script !== undefined) {
+    argv[argv.indexOf(roleModule("keytab_obtain"))] = script;
+  }
+  return new Deno.Command(command, {
+    args: argv,
     cwd: ROOT,
     env: { NO_COLOR: "1", NOTIFY_SOCKET: "" },
     stdin: "null",

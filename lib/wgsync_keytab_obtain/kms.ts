@@ -10,6 +10,7 @@ import {
   GenerateDataKeyCommand,
   type KMSClient,
 } from "@aws-sdk/client-kms";
+import { sleep } from "../async.ts";
 import { backoffDelay, resolveBackoff } from "../backoff.ts";
 import { encryptionContext } from "./envelope.ts";
 
@@ -125,7 +126,8 @@ export async function decryptDataKey(
         );
       }
       options.onRetry?.(error, delay, attempt);
-      await sleep(delay, options.signal);
+      await sleep(delay, { signal: options.signal });
+      options.signal?.throwIfAborted();
     }
   }
 }
@@ -167,14 +169,4 @@ function describe(error: unknown): string {
   if (!(error instanceof Error)) return String(error);
   const cause = error.cause instanceof Error ? `: ${error.cause.message}` : "";
   return `${error.name}: ${error.message}${cause}`;
-}
-
-function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(resolve, ms);
-    signal?.addEventListener("abort", () => {
-      clearTimeout(timer);
-      reject(signal.reason);
-    }, { once: true });
-  });
 }

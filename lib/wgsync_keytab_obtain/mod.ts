@@ -21,5 +21,4 @@ export {
   parseKeytab,
 } from "./keytab.ts";
 export { KmsRefusedError, KmsUnreachableError } from "./kms.ts";
-export { kmsClientFor } from "./kms_client.ts";
 export { temporaryPrefix } from "./write.ts";

@@ -7,15 +7,15 @@
  *
  * @module
  */
+import { createKmsClient, loadAwsSettings } from "../../lib/aws/mod.ts";
 import { loadConfig } from "../../lib/config/mod.ts";
-import {
-  kmsClientFor,
-  obtainKeytab,
-} from "../../lib/wgsync_keytab_obtain/mod.ts";
+import { obtainKeytab } from "../../lib/wgsync_keytab_obtain/mod.ts";
 
 const [configPath, instance] = Deno.args;
 const config = loadConfig(configPath, { sections: ["aws", "keytab_obtain"] });
-const kms = await kmsClientFor(config.aws!);
+const kms = createKmsClient(
+  await loadAwsSettings(config.aws!, { maxAttempts: 1 }),
+);
 await obtainKeytab(config.keytab_obtain![instance as "ldap" | "remctl"]!, {
   instance,
   kms,
