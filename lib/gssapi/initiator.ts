@@ -43,6 +43,13 @@ export interface GssInitiatorOptions {
   principal?: string;
   /** Ask the acceptor to authenticate itself too (mutual authentication). Default: true. */
   mutual?: boolean;
+  /**
+   * How the target is named: `"hostbased"` (`service@host`) or
+   * `"principal"`, a Kerberos principal such as `host/example.org` or
+   * `host/example.org@REALM` (remctl names its servers this way).
+   * @default {"hostbased"}
+   */
+  targetNameType?: "hostbased" | "principal";
 }
 
 /** Options of {@linkcode GssInitiator.prototype.wrap}. */
@@ -97,10 +104,16 @@ export class GssInitiator {
 
   /**
    * Acquires the credential and imports the target name.
-   * @param targetService host-based service name, `service@host` (e.g. `ldap@localhost`)
+   * @param targetService host-based service name, `service@host` (e.g. `ldap@localhost`),
+   *   or a principal name with `targetNameType: "principal"`
    */
   constructor(targetService: string, options: GssInitiatorOptions = {}) {
-    if (!TARGET_PATTERN.test(targetService)) {
+    const byPrincipal = options.targetNameType === "principal";
+    if (
+      byPrincipal
+        ? targetService.trim() === ""
+        : !TARGET_PATTERN.test(targetService)
+    ) {
       throw new GssError(
         `Cannot create a GSSAPI initiator as the target service is not of the form "service@host": got "${targetService}"`,
         { major: 0, minor: 0 },
@@ -120,7 +133,9 @@ export class GssInitiator {
     });
     try {
       importName(this.#api, targetService, {
-        nameType: this.#api.ntHostbasedService,
+        nameType: byPrincipal
+          ? this.#api.ntKrb5Principal
+          : this.#api.ntHostbasedService,
         holder: this.#name,
         purpose: `Cannot establish a GSSAPI context with "${targetService}"`,
       });
