@@ -7,3 +7,4 @@
  */
 
 export * from "./schema.ts";
+export * from "./parse.ts";
