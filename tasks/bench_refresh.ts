@@ -26,6 +26,14 @@
  * peak RSS (VmHWM) of one such refresh in a fresh subprocess (goal: under
  * 200 MB at 100,000 workgroups).
  *
+ * The role's first refresh as the operator sees it (`--role-runs`, default
+ * 3; 0 skips), at each of `--store-sizes` on the same stack right after the
+ * store harness: `roles/ldap.ts` as a subprocess with its permissions, from
+ * spawn to `READY=1`, beside ldapsearch as whole processes (see
+ * `bench_role.ts`), in the `--role-setups` (default operator,simple); goals
+ * within 2.5× at 20,000 × 20 and 2× at 100,000 × 10, peak RSS under 200 MB
+ * at 100,000.
+ *
  * The persist phase (`--persist-changes`, default 10,000; 0 skips): a
  * refreshAndPersist sync into a new store, its outbox pumped over the
  * authenticated channel (Unix socket) to a ChannelServer in this process
@@ -49,6 +57,7 @@ import {
   WorkgroupApplier,
 } from "../lib/wgsync_ldap/mod.ts";
 import { ChannelClient, ChannelServer } from "../lib/channel/mod.ts";
+import { compareRole, type RoleSetup } from "./bench_role.ts";
 import { adminArgs } from "./stack/ldap_admin.ts";
 import type { StackInfo } from "./stack/types.ts";
 
@@ -61,6 +70,8 @@ const USAGE =
   --no-gssapi            skip the SASL GSSAPI comparison
   --store-sizes GxM,...  first refresh into the store at these sizes ("" skips; default 20000x20,100000x10)
   --store-runs N         interleaved runs of the store-vs-ldapsearch comparison (default 5)
+  --role-runs N          interleaved runs of the role (spawn → READY=1) vs ldapsearch per store size (0 skips; default 3)
+  --role-setups A,B      the role's set-ups: operator (StartTLS + GSSAPI + people), simple (default operator,simple)
   --persist-changes N    member additions for the persist-phase throughput (0 skips; default 10000)
   --persist-writers W    parallel ldapmodify processes (default 4)
   --keep                 keep the stack directories
@@ -761,6 +772,8 @@ async function main(): Promise<void> {
       "no-gssapi": { type: "boolean", default: false },
       "store-sizes": { type: "string", default: "20000x20,100000x10" },
       "store-runs": { type: "string", default: "5" },
+      "role-runs": { type: "string", default: "3" },
+      "role-setups": { type: "string", default: "operator,simple" },
       "persist-changes": { type: "string", default: "10000" },
       "persist-writers": { type: "string", default: "4" },
       keep: { type: "boolean", default: false },
@@ -786,6 +799,32 @@ async function main(): Promise<void> {
     "persist-writers",
     values["persist-writers"],
   );
+  const roleRuns = values["role-runs"] === "0"
+    ? 0
+    : positiveInteger("role-runs", values["role-runs"]);
+  const roleSetups = values["role-setups"].split(",").map((setup) => {
+    if (setup !== "operator" && setup !== "simple") {
+      throw new Error(
+        `--role-setups has "${setup}": expected operator or simple`,
+      );
+    }
+    return setup as RoleSetup;
+  });
+  const firstRefresh = async (stack: StackInfo) => {
+    await compareStore(stack, storeRuns);
+    await storePeakRss(stack);
+    if (roleRuns === 0) return;
+    const size = `${stack.data.workgroups}x${
+      stack.data.memberValues / stack.data.workgroups
+    }`;
+    const goal =
+      ({ "20000x20": 2.5, "100000x10": 2 } as Record<string, number>)[
+        size
+      ];
+    for (const setup of roleSetups) {
+      await compareRole(stack, { setup, runs: roleRuns, goal });
+    }
+  };
   const groups = positiveInteger("groups", values.groups);
   const members = positiveInteger("members", values.members);
   const runs = positiveInteger("runs", values.runs);
@@ -812,16 +851,13 @@ async function main(): Promise<void> {
     if (!values["no-gssapi"]) await compare(stack, true, runs);
     for (const size of storeSizes) {
       if (size.groups === groups && size.members === members) {
-        await compareStore(stack, storeRuns);
-        await storePeakRss(stack);
+        await firstRefresh(stack);
         continue;
       }
       const other = await Deno.makeTempDir({ prefix: "wgsync-bench-" });
       dirs.push(other);
       try {
-        const otherStack = await stackUp(other, size.groups, size.members);
-        await compareStore(otherStack, storeRuns);
-        await storePeakRss(otherStack);
+        await firstRefresh(await stackUp(other, size.groups, size.members));
       } finally {
         dirs.splice(dirs.indexOf(other), 1);
         await stackDown(other, values.keep);

@@ -30,6 +30,8 @@ export function roleModule(role: RoleName): string {
 export interface RoleArgvOptions extends PermissionFlagsOptions {
   /** The role's own arguments, e.g. `["--config", path]`. @default {[]} */
   args?: readonly string[];
+  /** Further `deno run` flags before the module, e.g. `["--cpu-prof"]`. @default {[]} */
+  runtimeFlags?: readonly string[];
 }
 
 /**
@@ -46,6 +48,7 @@ export function roleArgv(
     "--frozen",
     "--cached-only",
     ...permissionFlags(role, options),
+    ...(options.runtimeFlags ?? []),
     roleModule(role),
     ...(options.args ?? []),
   ];

@@ -1,0 +1,517 @@
+/**
+ * The role-level first refresh for `deno task bench:refresh`: wgsync-ldap
+ * (`roles/ldap.ts`) started as a subprocess with exactly its permissions
+ * (`tasks/launch.ts`) on a new data directory, as the operator sees it —
+ * from the spawn of the process to `READY=1` on its `NOTIFY_SOCKET` — beside
+ * ldapsearch as a whole process doing the same searches.
+ *
+ * The role runs with the channel, as in production: a {@linkcode ChannelServer}
+ * in the benchmark's process (the real server end wgsync-event uses) listens
+ * on a Unix socket and acknowledges every event. Two set-ups:
+ *
+ * - `operator`: the stack's own `wgsync.toml` (StartTLS, SASL GSSAPI from the
+ *   k5start ticket cache, the people search before the workgroup search, log
+ *   level info), only `data_dir` and `[channel]` moved into a temporary
+ *   directory. Over TLS the role negotiates no SASL layer; the fair anchor is
+ *   ldapsearch with StartTLS, GSSAPI and `-O maxssf=0` (people, then
+ *   workgroups, two processes); ldapsearch's default (a GSSAPI layer of SSF
+ *   256 inside TLS, twice the encryption) is printed as well.
+ * - `simple`: a simple bind without TLS and no people search, the set-up of
+ *   the in-process store harness, so the difference between the two is what
+ *   the process adds (start-up, channel, pump, logging, status).
+ *
+ * Measured per run: spawn → READY=1; spawn → the first log line (module
+ * loading and start-up), → each refresh's completion line (read from the
+ * role's stderr as it comes); spawn → the last `workgroup.created`
+ * acknowledged by the server; VmHWM of the role at READY=1 and after the
+ * outbox drained (`/proc/PID/status`); the store's size after a SIGTERM.
+ *
+ * @module
+ */
+
+import { parse, stringify } from "smol-toml";
+import { ChannelServer } from "../lib/channel/mod.ts";
+import { roleCommand } from "./launch.ts";
+import type { StackInfo } from "./stack/types.ts";
+
+/** Which configuration the role runs with. */
+export type RoleSetup = "operator" | "simple";
+
+/** One role run. */
+export interface RoleRun {
+  /** Spawn → READY=1, ms. */
+  readyMs: number;
+  /** Spawn → first line on stderr (start-up, config, store open), ms. */
+  firstLogMs: number;
+  /** Spawn → "People refresh complete", ms (undefined without people). */
+  peopleMs?: number;
+  /** Spawn → "Workgroup refresh complete", ms. */
+  workgroupsMs: number;
+  /** Spawn → the last workgroup.created acknowledged, ms. */
+  drainedMs: number;
+  /** CPU time (user + system, all threads) of the role at READY=1, ms: less sensitive than wall time to a loaded machine. */
+  cpuReadyMs: number;
+  /** VmHWM at READY=1 and after the drain, KiB. */
+  hwmReadyKiB: number;
+  hwmKiB: number;
+  /** store.sqlite (+ -wal) after the role stopped, bytes. */
+  storeBytes: number;
+  /** Distinct workgroup.created events acknowledged. */
+  created: number;
+}
+
+/** Options of {@linkcode roleRefresh}. */
+export interface RoleRefreshOptions {
+  setup: RoleSetup;
+  /** Write a V8 CPU profile of the role into this directory (`--cpu-prof`). */
+  cpuProfDir?: string;
+  /** Give up after this long, ms. @default {300_000} */
+  timeoutMs?: number;
+}
+
+/** The role's configuration for `setup`, its files inside `dir`. */
+async function writeConfig(
+  stack: StackInfo,
+  dir: string,
+  setup: RoleSetup,
+): Promise<{ config: string; socket: string; keyFile: string }> {
+  const keyFile = `${dir}/channel.key`;
+  await Deno.writeTextFile(
+    keyFile,
+    Array.from(
+      crypto.getRandomValues(new Uint8Array(32)),
+      (b) => b.toString(16).padStart(2, "0"),
+    ).join("") + "\n",
+    { mode: 0o600 },
+  );
+  const socket = `${dir}/event.sock`;
+  const operator = parse(await Deno.readTextFile(stack.config)) as {
+    log: unknown;
+    stop_timeout_seconds: number;
+    ldap: Record<string, unknown>;
+  };
+  const ldap: Record<string, unknown> = {
+    ...operator.ldap,
+    data_dir: `${dir}/data`,
+  };
+  if (setup === "simple") {
+    ldap.url = stack.ldap.url;
+    ldap.start_tls = false;
+    delete ldap.ca_file;
+    delete ldap.people;
+    ldap.bind = {
+      method: "simple",
+      dn: stack.ldap.adminDn,
+      password_file: stack.ldap.adminPasswordFile,
+    };
+  }
+  const config = `${dir}/wgsync.toml`;
+  await Deno.writeTextFile(
+    config,
+    stringify({
+      stop_timeout_seconds: operator.stop_timeout_seconds,
+      log: operator.log,
+      ldap,
+      channel: { socket, auth_key_file: keyFile },
+    }) + "\n",
+  );
+  return { config, socket, keyFile };
+}
+
+function hwmKiB(pid: number): number {
+  const status = Deno.readTextFileSync(`/proc/${pid}/status`);
+  const match = /^VmHWM:\s+(\d+) kB$/m.exec(status);
+  if (!match) throw new Error(`no VmHWM in /proc/${pid}/status`);
+  return Number(match[1]);
+}
+
+/** utime + stime of a process from /proc/PID/stat, ms (clock ticks of 10 ms). */
+function cpuMs(pid: number): number {
+  const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
+  // Fields after the command name in parentheses (which may hold spaces).
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  return (Number(fields[11]) + Number(fields[12])) * 10;
+}
+
+function fileSize(path: string): number {
+  try {
+    return Deno.statSync(path).size;
+  } catch {
+    return 0;
+  }
+}
+
+/** Resolves when `condition` holds (polled every 2 ms); rejects on `failed` or after `timeoutMs`. */
+async function until(
+  condition: () => boolean,
+  what: () => string,
+  timeoutMs: number,
+  failed: Promise<never>,
+): Promise<void> {
+  const deadline = performance.now() + timeoutMs;
+  while (!condition()) {
+    if (performance.now() > deadline) {
+      throw new Error(`Timed out after ${timeoutMs} ms waiting for ${what()}`);
+    }
+    await Promise.race([
+      new Promise((resolve) => setTimeout(resolve, 2)),
+      failed,
+    ]);
+  }
+}
+
+/** One first refresh of the role, spawn to READY=1 and on to the drained outbox. */
+export async function roleRefresh(
+  stack: StackInfo,
+  options: RoleRefreshOptions,
+): Promise<RoleRun> {
+  const timeoutMs = options.timeoutMs ?? 300_000;
+  const dir = await Deno.makeTempDir({ prefix: "wgsync-bench-role-" });
+  const { config, socket, keyFile } = await writeConfig(
+    stack,
+    dir,
+    options.setup,
+  );
+  const created = new Set<string>();
+  const server = await ChannelServer.listen({
+    address: { transport: "unix", path: socket },
+    keyFile,
+    handler: (event) => {
+      if ((event.body as { type?: string }).type === "workgroup.created") {
+        created.add(event.id);
+      }
+      return Promise.resolve();
+    },
+  });
+  const notifyPath = `${dir}/notify.sock`;
+  const notify = Deno.listenDatagram({
+    transport: "unixpacket",
+    path: notifyPath,
+  });
+  const marks: { ready?: number; hwmReady?: number; cpuReady?: number } = {};
+  let pid = 0;
+  let started = 0;
+  const receiving = (async () => {
+    const decoder = new TextDecoder();
+    for (;;) {
+      let data: Uint8Array;
+      try {
+        [data] = await notify.receive();
+      } catch {
+        return; // closed
+      }
+      if (
+        marks.ready === undefined &&
+        decoder.decode(data).split("\n").includes("READY=1")
+      ) {
+        marks.ready = performance.now() - started;
+        marks.hwmReady = hwmKiB(pid);
+        marks.cpuReady = cpuMs(pid);
+      }
+    }
+  })();
+  const expected = stack.data.workgroups;
+  let stderr = "";
+  const logMarks: { first?: number; people?: number; workgroups?: number } = {};
+  let child: Deno.ChildProcess | undefined;
+  try {
+    const profile = options.cpuProfDir === undefined
+      ? []
+      : ["--cpu-prof", `--cpu-prof-dir=${options.cpuProfDir}`];
+    started = performance.now();
+    child = roleCommand("ldap", {
+      args: ["--config", config],
+      extraRead: [dir, stack.dir],
+      extraWrite: [dir, ...(options.cpuProfDir ? [options.cpuProfDir] : [])],
+      runtimeFlags: profile,
+      env: {
+        KRB5_CONFIG: stack.krb5Config,
+        NOTIFY_SOCKET: notifyPath,
+        NO_COLOR: "1",
+      },
+      stdin: "null",
+      stdout: "null",
+      stderr: "piped",
+    }).spawn();
+    pid = child.pid;
+    const exited = child.status.then((status) => {
+      throw new Error(
+        `wgsync-ldap exited (code ${status.code}) before the benchmark stopped it:\n${stderr}`,
+      );
+    });
+    exited.catch(() => {});
+    const reading = (async () => {
+      const decoder = new TextDecoder();
+      for await (const chunk of child.stderr) {
+        const at = performance.now() - started;
+        stderr += decoder.decode(chunk, { stream: true });
+        logMarks.first ??= at;
+        if (/People refresh complete/.test(stderr)) logMarks.people ??= at;
+        if (/Workgroup refresh complete/.test(stderr)) {
+          logMarks.workgroups ??= at;
+        }
+      }
+    })();
+    await until(
+      () => marks.ready !== undefined,
+      () => `READY=1 from wgsync-ldap; its log:\n${stderr}`,
+      timeoutMs,
+      exited,
+    );
+    await until(
+      () => created.size >= expected,
+      () => `${expected} workgroup.created events, got ${created.size}`,
+      timeoutMs,
+      exited,
+    );
+    const drainedMs = performance.now() - started;
+    const hwm = hwmKiB(pid);
+    child.kill("SIGTERM");
+    const status = await child.status;
+    await reading;
+    if (status.code !== 0) {
+      throw new Error(
+        `wgsync-ldap exited ${status.code} on SIGTERM:\n${stderr}`,
+      );
+    }
+    child = undefined;
+    if (logMarks.workgroups === undefined) {
+      throw new Error(`no "Workgroup refresh complete" in the log:\n${stderr}`);
+    }
+    return {
+      readyMs: marks.ready!,
+      firstLogMs: logMarks.first!,
+      peopleMs: logMarks.people,
+      workgroupsMs: logMarks.workgroups,
+      drainedMs,
+      cpuReadyMs: marks.cpuReady!,
+      hwmReadyKiB: marks.hwmReady!,
+      hwmKiB: hwm,
+      storeBytes: fileSize(`${dir}/data/store.sqlite`) +
+        fileSize(`${dir}/data/store.sqlite-wal`),
+      created: created.size,
+    };
+  } finally {
+    if (child !== undefined) {
+      try {
+        child.kill("SIGKILL");
+      } catch {
+        // Already gone.
+      }
+      await child.status;
+    }
+    notify.close();
+    await receiving;
+    await server.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
+/** The ldapsearch arguments and environment of the anchor for `setup`. */
+export function anchorSearches(
+  stack: StackInfo,
+  setup: RoleSetup,
+  options: { maxSsf0?: boolean } = {},
+): { args: string[]; env: Record<string, string> }[] {
+  const sync = ["-s", "one", "-E", "!sync=ro"];
+  const workgroups = [
+    "-b",
+    stack.ldap.workgroupBase,
+    ...sync,
+    "(objectClass=groupOfNames)",
+    "cn",
+    "member",
+    "entryCSN",
+  ];
+  if (setup === "simple") {
+    return [{
+      args: [
+        "-x",
+        "-H",
+        stack.ldap.url,
+        "-D",
+        stack.ldap.adminDn,
+        "-y",
+        stack.ldap.adminPasswordFile,
+        ...workgroups,
+      ],
+      env: {},
+    }];
+  }
+  const auth = [
+    "-ZZ",
+    "-Y",
+    "GSSAPI",
+    "-N",
+    "-Q",
+    ...(options.maxSsf0 ? ["-O", "maxssf=0"] : []),
+    "-H",
+    stack.ldap.gssapiUrl,
+  ];
+  const env = {
+    KRB5_CONFIG: stack.krb5Config,
+    KRB5CCNAME: `FILE:${stack.ccaches.ldapClient}`,
+    LDAPTLS_CACERT: stack.ldap.caFile,
+    // ldap-utils checks the certificate against the reverse name of
+    // 127.0.0.1 (not "localhost"); the TLS work is the same.
+    LDAPTLS_REQCERT: "allow",
+  };
+  const people = [
+    "-b",
+    stack.ldap.peopleBase,
+    ...sync,
+    "(objectClass=inetOrgPerson)",
+    "uid",
+    "employeeNumber",
+  ];
+  return [{ args: [...auth, ...people], env }, {
+    args: [...auth, ...workgroups],
+    env,
+  }];
+}
+
+/** Times the anchor searches one after the other, each a whole ldapsearch process writing to /dev/null. */
+export async function timeAnchor(
+  searches: { args: string[]; env: Record<string, string> }[],
+): Promise<number> {
+  const started = performance.now();
+  for (const search of searches) {
+    const status = await new Deno.Command("ldapsearch", {
+      args: search.args,
+      env: search.env,
+      stdout: "null",
+      stderr: "piped",
+    }).output();
+    if (!status.success) {
+      throw new Error(
+        `ldapsearch ${search.args.join(" ")} failed: ${
+          new TextDecoder().decode(status.stderr)
+        }`,
+      );
+    }
+  }
+  return performance.now() - started;
+}
+
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const middle = Math.floor(sorted.length / 2);
+  return sorted.length % 2
+    ? sorted[middle]
+    : (sorted[middle - 1] + sorted[middle]) / 2;
+}
+
+/** Options of {@linkcode compareRole}. */
+export interface CompareRoleOptions {
+  setup: RoleSetup;
+  /** Interleaved runs. @default {3} */
+  runs?: number;
+  /** Goal printed beside the ratio. */
+  goal?: number;
+}
+
+/** The role's first refresh beside ldapsearch, interleaved; prints medians, ratios, RSS and store size. */
+export async function compareRole(
+  stack: StackInfo,
+  options: CompareRoleOptions,
+): Promise<RoleRun[]> {
+  const { setup } = options;
+  const runs = options.runs ?? 3;
+  const fair = anchorSearches(stack, setup, { maxSsf0: true });
+  const full = anchorSearches(stack, setup);
+  // Warm-up: slapd's caches, the KDC's service ticket, Deno's module cache.
+  await timeAnchor(fair);
+  await roleRefresh(stack, { setup });
+  const anchors: number[] = [];
+  const defaults: number[] = [];
+  const ours: RoleRun[] = [];
+  for (let i = 0; i < runs; i++) {
+    anchors.push(await timeAnchor(fair));
+    if (setup === "operator") defaults.push(await timeAnchor(full));
+    const run = await roleRefresh(stack, { setup });
+    if (run.created !== stack.data.workgroups) {
+      throw new Error(
+        `the role sent ${run.created} workgroup.created events, expected ${stack.data.workgroups}`,
+      );
+    }
+    ours.push(run);
+  }
+  const a = median(anchors);
+  const m = (pick: (run: RoleRun) => number) => median(ours.map(pick));
+  const ready = m((run) => run.readyMs);
+  const groups = stack.data.workgroups;
+  const size = `${groups} workgroups × ${stack.data.memberValues / groups}`;
+  const ms = (value: number) => `${value.toFixed(0)} ms`;
+  const mib = (kib: number) => `${(kib / 1024).toFixed(1)} MiB`;
+  console.log(
+    `\nwgsync-ldap first refresh as a process (${setup}: ${
+      setup === "operator"
+        ? "StartTLS + SASL GSSAPI, people then workgroups"
+        : "simple bind, no TLS, workgroups only"
+    }; channel to an acknowledging ChannelServer), ${size}, ${runs} interleaved runs`,
+  );
+  console.log(
+    `  ldapsearch -E '!sync=ro' ${
+      setup === "operator"
+        ? "-ZZ -Y GSSAPI -O maxssf=0, people + workgroups"
+        : "-x"
+    } > /dev/null  median ${ms(a)}`,
+  );
+  if (setup === "operator") {
+    console.log(
+      `  ldapsearch as above with its default SASL layer (SSF 256 inside TLS)  median ${
+        ms(median(defaults))
+      }`,
+    );
+  }
+  console.log(
+    `  wgsync-ldap spawn → READY=1  median ${ms(ready)}  ratio ${
+      (ready / a).toFixed(2)
+    }${options.goal ? ` (goal <= ${options.goal})` : ""}${
+      setup === "operator"
+        ? `; against ldapsearch's default ${
+          (ready / median(defaults)).toFixed(2)
+        }`
+        : ""
+    }  [runs: ldapsearch ${anchors.map((v) => v.toFixed(0)).join(" ")} | role ${
+      ours.map((run) => run.readyMs.toFixed(0)).join(" ")
+    }]`,
+  );
+  console.log(
+    `  spawn → first log line ${ms(m((run) => run.firstLogMs))}${
+      setup === "operator"
+        ? `, → people refresh done ${ms(m((run) => run.peopleMs ?? 0))}`
+        : ""
+    }, → workgroup refresh done ${
+      ms(m((run) => run.workgroupsMs))
+    }, → READY=1 ${ms(ready)}, → last workgroup.created acknowledged ${
+      ms(m((run) => run.drainedMs))
+    }; CPU time of the role at READY=1 ${ms(m((run) => run.cpuReadyMs))}`,
+  );
+  console.log(
+    `  peak RSS (VmHWM) at READY=1 ${
+      mib(m((run) => run.hwmReadyKiB))
+    }, after the drain ${
+      mib(m((run) => run.hwmKiB))
+    } (goal < 200 MB at 100,000 workgroups); store after stop ${
+      mib(m((run) => run.storeBytes) / 1024)
+    }`,
+  );
+  return ours;
+}
+
+if (import.meta.main) {
+  // deno run -A tasks/bench_role.ts STACK_DIR [operator|simple] [RUNS] [CPU_PROF_DIR]
+  const { readStackInfo } = await import("./stack/mod.ts");
+  const [dir, setup = "operator", runs = "3", cpuProfDir] = Deno.args;
+  const stack = await readStackInfo(dir);
+  if (cpuProfDir !== undefined) {
+    const run = await roleRefresh(stack, {
+      setup: setup as RoleSetup,
+      cpuProfDir,
+    });
+    console.log(JSON.stringify(run));
+  } else {
+    await compareRole(stack, { setup: setup as RoleSetup, runs: Number(runs) });
+  }
+}
