@@ -19,6 +19,7 @@ import {
   keepAlive,
 } from "./ffi.ts";
 import { displayName, importName, releaseName } from "./name.ts";
+import { readEnv } from "../env.ts";
 
 /** `GSS_S_CREDENTIALS_EXPIRED`. */
 const GSS_S_CREDENTIALS_EXPIRED = 11 << 16;
@@ -48,7 +49,7 @@ export interface AcquireOptions {
  * `FILE:<path>`), otherwise `KRB5CCNAME`. Throws when neither names one.
  */
 export function resolveCcache(target: string, ccache?: string): string {
-  const name = ccache ?? Deno.env.get("KRB5CCNAME");
+  const name = ccache ?? readEnv("KRB5CCNAME");
   if (name === undefined || name.trim() === "") {
     throw new GssError(
       `Cannot establish a GSSAPI context with "${target}" as no ticket cache is named: pass the ccache option or set KRB5CCNAME`,

@@ -53,6 +53,7 @@ export {
   recordToJournalFields,
 } from "./journal_sink.ts";
 import { waitAtMost } from "../async.ts";
+import { readEnv } from "../env.ts";
 export { isSecretName, REDACTED } from "./redact.ts";
 export { PRIORITIES, PRIORITY_PROPERTY } from "./render.ts";
 
@@ -196,14 +197,5 @@ function isStderr(journalStream: string | undefined): boolean {
     return stat.dev === BigInt(match[1]) && stat.ino === BigInt(match[2]);
   } catch {
     return false;
-  }
-}
-
-function readEnv(name: string): string | undefined {
-  try {
-    return Deno.env.get(name);
-  } catch {
-    // Not granted --allow-env for this variable: treat it as unset.
-    return undefined;
   }
 }

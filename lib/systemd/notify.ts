@@ -7,6 +7,7 @@
  */
 import { getLogger } from "../log/mod.ts";
 import { DatagramSender } from "./datagram.ts";
+import { readEnv } from "../env.ts";
 
 const logger = getLogger(["lib", "systemd"]);
 
@@ -245,13 +246,4 @@ function watchdogUsec(
     return undefined;
   }
   return value;
-}
-
-function readEnv(name: string): string | undefined {
-  try {
-    return Deno.env.get(name);
-  } catch {
-    // Not granted --allow-env for this variable: treat it as unset.
-    return undefined;
-  }
 }
