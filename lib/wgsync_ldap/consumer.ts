@@ -2,8 +2,8 @@
  * The LDAP Consumer's wiring: the store, the people search (uid lookup) and
  * then the workgroup search feeding the {@linkcode WorkgroupApplier}, the
  * outbox pump to the channel (or to standard output), the mass-deletion
- * guard's refusals, and systemd's readiness, status, timeout extension and
- * watchdog.
+ * guard's refusals, and systemd's readiness and status
+ * ({@linkcode Supervision}).
  *
  * `READY=1` is sent once the first workgroup refresh is complete and every
  * channel connection is up. A refused mass deletion is logged at critical,
@@ -16,18 +16,12 @@
 
 import { getLogger } from "../log/mod.ts";
 import { ChannelClient } from "../channel/mod.ts";
-import { WorkgroupApplier } from "./apply.ts";
+import { type LdapError, SyncClient } from "../ldap/mod.ts";
+import type { Notifier } from "../systemd/mod.ts";
 import type { GuardVerdict } from "./guard.ts";
 import { MemberDirectory } from "./member.ts";
 import { PeopleApplier } from "./people.ts";
 import { OutboxPump } from "./pump.ts";
-import { openStore, type Store } from "./store.ts";
-import {
-  type LdapError,
-  SyncClient,
-  type SyncRefreshEndMessage,
-} from "../ldap/mod.ts";
-import type { Notifier } from "../systemd/mod.ts";
 import {
   channelAddress,
   type ChannelSettings,
@@ -38,9 +32,12 @@ import {
   syncClientOptions,
   workgroupSearch,
 } from "./settings.ts";
-import { statusLine } from "./status.ts";
 import { StdoutSink } from "./stdout_sink.ts";
+import { openStore, type Store } from "./store/mod.ts";
+import { Supervision } from "./supervision.ts";
+import { runSyncLoop } from "./sync_loop.ts";
 import { abortPromise, sleep, waitAtMost } from "../async.ts";
+import { type Applied, WorkgroupApplier } from "./workgroups.ts";
 
 /** Options of {@linkcode runConsumer}. */
 export interface ConsumerOptions {
@@ -52,9 +49,17 @@ export interface ConsumerOptions {
   notifier: Notifier;
   /** Aborted to stop: the search is cancelled, the pump stopped, the store closed. */
   signal: AbortSignal;
-  /** Let one refresh above the mass-deletion threshold through (`--accept-mass-delete`). Default false. */
+  /**
+   * Let one refresh above the mass-deletion threshold through (`--accept-mass-delete`).
+   *
+   * @default {false}
+   */
   acceptMassDelete?: boolean;
-  /** Print each event as a JSON line instead of sending it (`--stdout`). Default false. */
+  /**
+   * Print each event as a JSON line instead of sending it (`--stdout`).
+   *
+   * @default {false}
+   */
   stdout?: boolean;
   /** Where `stdout` mode writes. Default `Deno.stdout`. */
   writer?: { write(bytes: Uint8Array): Promise<number> };
@@ -69,14 +74,6 @@ export class ConsumerError extends Error {
   }
 }
 
-/**
- * While the first refresh makes progress, EXTEND_TIMEOUT_USEC is sent this
- * often (and when the people refresh completes), each time granting this
- * much more time. A refresh that makes no progress (the server unreachable)
- * gets no extension: the unit's start timeout applies.
- */
-const KEEP_ALIVE_MS = 5_000;
-const KEEP_ALIVE_EXTEND_USEC = 30_000_000;
 /**
  * The longest stretch of sync messages handled without giving timers and
  * signal handlers a turn: a refresh read from a full socket buffer resolves
@@ -122,23 +119,6 @@ export async function runConsumer(options: ConsumerOptions): Promise<void> {
   await consumer.run();
 }
 
-/**
- * The end of a refresh that started without a cookie (the first start, after
- * refreshRequired, or after a refresh that broke off) as a present phase: the
- * server sent the whole content, so every stored workgroup (or person) it did
- * not send is gone. slapd ends such a refresh with refreshDelete and no
- * deletions, which would otherwise keep an entry deleted meanwhile (e.g.
- * while the search base was renamed away) in the store: a workgroup
- * snapshotted as if it existed, a person's uid still resolved. Workgroup
- * deletions found this way still go through the mass-deletion guard.
- */
-function asFullTransferEnd(
-  message: SyncRefreshEndMessage,
-): SyncRefreshEndMessage {
-  if (message.phase === "present" && !message.refreshDeletes) return message;
-  return { ...message, phase: "present", refreshDeletes: false };
-}
-
 class Consumer {
   #options: ConsumerOptions;
   #store: Store;
@@ -151,18 +131,12 @@ class Consumer {
   #loops: Promise<void>[] = [];
   #failed = Promise.withResolvers<never>();
   #failure: unknown;
-  #state = "starting: first refresh of the directory";
-  #ldapProblem: string | undefined;
+  #supervision: Supervision;
   #ready = false;
-  #lastChange: number | undefined;
   /** Events written by the current workgroup refresh so far. */
   #refreshEvents = 0;
   /** How the provider ended the current refresh: "present" (entries still there) or "delete" (deletions listed). */
   #refreshPhase = "delete";
-  #timers: ReturnType<typeof setInterval>[] = [];
-  #keepAlive: ReturnType<typeof setInterval> | undefined;
-  /** Sync messages applied so far (both searches): the keep-alive's measure of progress. */
-  #progress = 0;
   #breathed = performance.now();
 
   constructor(store: Store, options: ConsumerOptions) {
@@ -182,6 +156,21 @@ class Consumer {
       guard: {
         maxShare: ldap.mass_delete_threshold,
         acceptMassDelete: options.acceptMassDelete ?? false,
+      },
+    });
+    this.#supervision = new Supervision({
+      notifier: options.notifier,
+      statusIntervalMs: ldap.status_interval_seconds * 1000,
+      source: {
+        active: () => !store.closed && !options.signal.aborted,
+        workgroups: () => store.workgroupCount(),
+        outbox: () => store.outboxDepth(),
+        channel: () =>
+          this.#channel === undefined ? undefined : {
+            up: this.#channel.connected,
+            of: options.channel!.connections,
+          },
+        healthy: () => this.#failure === undefined,
       },
     });
     this.#failed.promise.catch(() => {});
@@ -210,7 +199,7 @@ class Consumer {
         this.#pump = new OutboxPump(this.#store, this.#channel);
       }
       const stopped = abortPromise(signal);
-      this.#startTimers();
+      this.#supervision.start();
       pumped = this.#pump.run(pumpStop.signal).catch((error) =>
         this.#fail(error)
       );
@@ -232,11 +221,12 @@ class Consumer {
   }
 
   /** Lets timers and signal handlers run when the loop has kept the thread for {@linkcode BREATHE_MS}. */
-  async #breathe(): Promise<void> {
+  #breathe = async (): Promise<void> => {
+    this.#supervision.progress++;
     if (performance.now() - this.#breathed < BREATHE_MS) return;
     await sleep(0);
     this.#breathed = performance.now();
-  }
+  };
 
   #track(loop: Promise<void>): void {
     this.#loops.push(loop.catch((error) => this.#fail(error)));
@@ -256,95 +246,64 @@ class Consumer {
       ...search,
       cookie,
       onRetry: (error: LdapError, retry) => {
-        this.#ldapProblem = `LDAP unavailable (${error.message}), retry ${
-          Math.round(retry.delay / 1000)
-        } s`;
-        this.#reportStatus();
+        this.#supervision.problem =
+          `LDAP unavailable (${error.message}), retry ${
+            Math.round(retry.delay / 1000)
+          } s`;
+        this.#supervision.report();
       },
     }));
     this.#clients.push(client);
     return client;
   }
 
-  async #runPeople(
-    people: PeopleApplier,
-    ready: () => void,
-  ): Promise<void> {
-    const search = peopleSearch(this.#options.ldap)!;
-    const client = this.#client(search, () => people.cookie);
-    let begun = false;
+  #runPeople(people: PeopleApplier, ready: () => void): Promise<void> {
     let done = false;
-    let fullTransfer = false;
-    try {
-      for await (let message of client.sync()) {
-        await this.#breathe();
-        if (message.kind === "start") {
-          if (begun) people.endSearch();
-          people.beginSearch();
-          begun = true;
-          fullTransfer = message.resumeCookie === undefined;
-          this.#ldapProblem = undefined;
-          continue;
-        }
-        if (message.kind === "refreshEnd" && people.refreshing) {
-          if (fullTransfer) message = asFullTransferEnd(message);
-          fullTransfer = false;
-        }
-        const result = people.apply(message);
-        this.#progress++;
-        if (result.kind === "applied" && result.refreshDone && !done) {
-          done = true;
-          if (this.#keepAlive !== undefined) {
-            void this.#options.notifier.extendTimeout(KEEP_ALIVE_EXTEND_USEC);
-          }
-          log.info("People refresh complete: {people} people", {
-            people: this.#store.personCount(),
-          });
-          ready();
-        }
-      }
-    } finally {
-      if (begun) people.endSearch();
-      await client.close();
-    }
+    return runSyncLoop({
+      client: this.#client(
+        peopleSearch(this.#options.ldap)!,
+        () => people.cookie,
+      ),
+      applier: people,
+      breathe: this.#breathe,
+      onSearch: () => this.#supervision.problem = undefined,
+      onResult: (result) => {
+        if (result.kind !== "applied" || !result.refreshDone || done) return;
+        done = true;
+        this.#supervision.extend();
+        log.info("People refresh complete: {people} people", {
+          people: this.#store.personCount(),
+        });
+        ready();
+      },
+    });
   }
 
-  async #runWorkgroups(): Promise<void> {
+  #runWorkgroups(): Promise<void> {
     const applier = this.#workgroups;
-    const client = this.#client(
-      workgroupSearch(this.#options.ldap),
-      () => applier.cookie,
-    );
-    let begun = false;
-    let fullTransfer = false;
-    try {
-      for await (let message of client.sync()) {
-        await this.#breathe();
-        if (message.kind === "start") {
-          if (begun) applier.endSearch();
-          applier.beginSearch();
-          begun = true;
-          fullTransfer = message.resumeCookie === undefined;
-          this.#refreshEvents = 0;
-          this.#ldapProblem = undefined;
-          continue;
-        }
-        if (message.kind === "refreshEnd" && applier.refreshing) {
-          if (fullTransfer) message = asFullTransferEnd(message);
-          fullTransfer = false;
-          this.#refreshPhase = message.phase;
-        }
-        const result = applier.apply(message);
-        this.#progress++;
+    return runSyncLoop({
+      client: this.#client(
+        workgroupSearch(this.#options.ldap),
+        () => applier.cookie,
+      ),
+      applier,
+      breathe: this.#breathe,
+      onSearch: () => {
+        this.#refreshEvents = 0;
+        this.#supervision.problem = undefined;
+      },
+      onRefreshEnd: (message) => this.#refreshPhase = message.phase,
+      onResult: async (result) => {
         if (result.kind === "massDelete") {
           this.#refuse(result.verdict);
-          return; // Leaving the loop cancels the search.
+          return true; // Leaving the loop cancels the search.
         }
         if (result.kind === "refreshRequired") {
           if (this.#ready) {
-            this.#state = "running: full reload required by the provider";
+            this.#supervision.state =
+              "running: full reload required by the provider";
           }
-          continue;
+          return;
         }
         if (result.refreshDone) {
           await this.#refreshDone({
@@ -354,21 +313,15 @@ class Consumer {
         } else if (applier.refreshing) {
           this.#refreshEvents += result.events;
         } else if (result.events > 0) {
-          this.#lastChange = Date.now();
+          this.#supervision.lastChange = Date.now();
         }
-      }
-    } finally {
-      if (begun) applier.endSearch();
-      await client.close();
-    }
+      },
+    });
   }
 
-  async #refreshDone(
-    result: { events: number; deleted: number; snapshots: number } & {
-      verdict?: GuardVerdict;
-    },
-  ): Promise<void> {
-    if (result.events > 0) this.#lastChange = Date.now();
+  async #refreshDone(result: Applied): Promise<void> {
+    const supervision = this.#supervision;
+    if (result.events > 0) supervision.lastChange = Date.now();
     if (result.verdict?.accepted) {
       log.warn(
         "Applied a refresh deleting {deletions} of {workgroups} workgroups, above the threshold, as --accept-mass-delete allowed it once",
@@ -389,14 +342,13 @@ class Consumer {
       },
     );
     if (this.#ready) {
-      this.#state = "running";
+      supervision.state = "running";
       return;
     }
     // The refresh is done: waiting for the channel gets no extension.
-    this.#stopKeepAlive();
+    supervision.stopKeepAlive();
     if (this.#channel !== undefined && this.#channel.connected === 0) {
-      this.#state = "first refresh done; waiting for the channel";
-      this.#reportStatus();
+      supervision.set("first refresh done; waiting for the channel");
     }
     await Promise.race([
       this.#channel?.waitConnected(),
@@ -404,9 +356,9 @@ class Consumer {
     ]);
     if (this.#options.signal.aborted) return;
     this.#ready = true;
-    this.#state = "running";
-    log.info("Ready: {status}", { status: this.#statusText() });
-    await this.#options.notifier.ready(this.#statusText());
+    supervision.state = "running";
+    log.info("Ready: {status}", { status: supervision.text() });
+    await this.#options.notifier.ready(supervision.text());
   }
 
   #refuse(verdict: GuardVerdict): void {
@@ -420,67 +372,21 @@ class Consumer {
         maxShare: percent(verdict.maxShare),
       },
     );
-    this.#stopKeepAlive();
-    this.#state =
+    this.#supervision.stopKeepAlive();
+    this.#supervision.set(
       `REFUSED a mass deletion of ${verdict.deletions} of ${verdict.workgroups} workgroups (${
         percent(verdict.share)
       } % > ${
         percent(verdict.maxShare)
-      } %); waiting: restart with --accept-mass-delete to apply it`;
-    this.#reportStatus();
-  }
-
-  #statusText(): string {
-    const channel = this.#channel;
-    const state = this.#ldapProblem === undefined
-      ? this.#state
-      : `${this.#state} (${this.#ldapProblem})`;
-    return statusLine({
-      state,
-      workgroups: this.#store.closed ? 0 : this.#store.workgroupCount(),
-      outbox: this.#store.closed ? 0 : this.#store.outboxDepth(),
-      lastChange: this.#lastChange,
-      channel: channel === undefined
-        ? undefined
-        : { up: channel.connected, of: this.#options.channel!.connections },
-    });
-  }
-
-  #reportStatus(): void {
-    if (this.#store.closed || this.#options.signal.aborted) return;
-    void this.#options.notifier.status(this.#statusText());
-  }
-
-  #startTimers(): void {
-    const { notifier, ldap } = this.#options;
-    this.#reportStatus();
-    const status = setInterval(
-      () => this.#reportStatus(),
-      ldap.status_interval_seconds * 1000,
+      } %); waiting: restart with --accept-mass-delete to apply it`,
     );
-    Deno.unrefTimer(status);
-    this.#timers.push(status);
-    let seen = 0;
-    this.#keepAlive = setInterval(() => {
-      if (this.#progress === seen) return;
-      seen = this.#progress;
-      void notifier.extendTimeout(KEEP_ALIVE_EXTEND_USEC);
-    }, KEEP_ALIVE_MS);
-    Deno.unrefTimer(this.#keepAlive);
-    notifier.startWatchdog({ healthy: () => this.#failure === undefined });
-  }
-
-  #stopKeepAlive(): void {
-    clearInterval(this.#keepAlive);
-    this.#keepAlive = undefined;
   }
 
   async #shutdown(
     pumpStop: AbortController,
     pumped: Promise<void> | undefined,
   ): Promise<void> {
-    this.#stopKeepAlive();
-    for (const timer of this.#timers) clearInterval(timer);
+    this.#supervision.stop();
     await Promise.allSettled(this.#clients.map((client) => client.close()));
     await Promise.allSettled(this.#loops);
     pumpStop.abort();

@@ -9,9 +9,10 @@
  */
 
 export * from "./member.ts";
-export * from "./store.ts";
+export * from "./store/mod.ts";
 export * from "./guard.ts";
-export * from "./apply.ts";
+export { ApplyError, type SyncApplierOptions } from "./applier.ts";
+export * from "./workgroups.ts";
 export * from "./people.ts";
 export * from "./pump.ts";
 export {

@@ -7,7 +7,7 @@
  * @module
  */
 
-import type { Store } from "./store.ts";
+import type { Store } from "./store/mod.ts";
 import { abortPromise } from "../async.ts";
 import { optionChecks } from "../options.ts";
 

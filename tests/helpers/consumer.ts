@@ -17,7 +17,7 @@ import {
   openStore,
   type Store,
   type StoreOptions,
-} from "../../lib/wgsync_ldap/store.ts";
+} from "../../lib/wgsync_ldap/store/mod.ts";
 
 const encoder = new TextEncoder();
 

@@ -1,0 +1,53 @@
+/**
+ * Reading a workgroup entry: its name (the name attribute, else the RDN),
+ * its member values keyed for comparison, and the attribute options.
+ *
+ * @module
+ */
+
+import { dnKey, rdnValue } from "./member.ts";
+
+/** Checks an attribute-name option and returns it lower-cased. */
+export function attributeOption(option: string, value: string): string {
+  if (!/^[a-zA-Z][a-zA-Z0-9-]*$/.test(value)) {
+    throw new RangeError(
+      `Cannot create the workgroup applier as ${option} is invalid: ${option} is "${value}", expected an LDAP attribute name`,
+    );
+  }
+  return value.toLowerCase();
+}
+
+/**
+ * The workgroup's name: the single value of `nameAttribute`, else the RDN
+ * value when the RDN is of that attribute (also to choose among several
+ * values), else the first value; undefined when there is none.
+ */
+export function workgroupName(
+  dn: string,
+  attributes: Record<string, string[]>,
+  nameAttribute: string,
+): string | undefined {
+  const values = attributes[nameAttribute];
+  if (values !== undefined && values.length === 1) return values[0];
+  const eq = dn.indexOf("=");
+  const rdnIsName = eq > 0 &&
+    dn.slice(0, eq).trim().toLowerCase() === nameAttribute;
+  if (values === undefined || values.length === 0) {
+    return rdnIsName ? rdnValue(dn) : undefined;
+  }
+  if (values.length > 1 && rdnIsName) {
+    const rdn = rdnValue(dn);
+    if (values.includes(rdn)) return rdn;
+  }
+  return values[0];
+}
+
+/** Member values by their DN key (the first value of each key). */
+export function keyed(values: string[]): Map<string, string> {
+  const map = new Map<string, string>();
+  for (const value of values) {
+    const key = dnKey(value);
+    if (!map.has(key)) map.set(key, value);
+  }
+  return map;
+}
