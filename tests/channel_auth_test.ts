@@ -14,7 +14,11 @@ import {
   FrameWriter,
   type IncomingEvent,
 } from "../lib/channel/mod.ts";
-import { decodeMessage, encodeMessage } from "../lib/channel/protocol.ts";
+import {
+  decodeMessage,
+  encodeMessage,
+  PROTOCOL_VERSION,
+} from "../lib/channel/protocol.ts";
 import { captureLogs, text } from "./helpers/consumer.ts";
 import { event, until, withDir, within, writeKey } from "./helpers/channel.ts";
 
@@ -107,14 +111,14 @@ Deno.test("a client with a wrong key is refused with a log line naming the conne
         );
         assert.match(
           refusal ?? "",
-          /^Refused channel connection #\d+ on unix:.*event\.sock: wrong proof: expected HMAC-SHA256 of the server challenge under the shared auth key/,
+          /^Refused channel connection #\d+ on unix:.*event\.sock: the client closed the connection without proving the key \(it holds another key and so refused the server's proof\)$/,
         );
         const clientSide = records.map(text).find((line) =>
           line.includes("is down")
         );
         assert.match(
           clientSide ?? "",
-          /authentication failed: the server refused the connection: wrong proof/,
+          /authentication failed: the server's proof is wrong: expected the server proof derived from the shared auth key and this handshake/,
         );
         // Neither key appears in any log line.
         for (const record of records) {
@@ -140,6 +144,8 @@ Deno.test("a server that cannot prove the key is detected by the client", async 
     // A misbehaving server does not exist among our parts: this raw listener
     // plays one (it answers the hello with a bogus proof).
     const listener = Deno.listen({ transport: "unix", path });
+    const hellos: (Uint8Array | null)[] = [];
+    const afterWelcome: (Uint8Array | null)[] = [];
     const fake = (async () => {
       const conn = await listener.accept();
       const io = {
@@ -148,16 +154,21 @@ Deno.test("a server that cannot prove the key is detected by the client", async 
       };
       await io.writer.write(encodeFrame(encodeMessage({
         type: "challenge",
-        version: 1,
+        version: PROTOCOL_VERSION,
         challenge: Buffer.alloc(32, 7).toString("base64"),
+        maxFrameBytes: 4096,
+        maxEventBytes: 4096,
       })));
-      decodeMessage((await io.reader.read())!, ["hello"]);
+      hellos.push(await io.reader.read());
+      decodeMessage(hellos[0]!, ["hello"]);
       await io.writer.write(
         encodeFrame(encodeMessage({ type: "welcome", proof: "00".repeat(32) })),
       );
-      await io.reader.read().catch(() => null);
+      // The client proves nothing to a server that did not prove the key.
+      afterWelcome.push(await io.reader.read().catch(() => null));
       conn.close();
     })();
+
     const errors: string[] = [];
     await captureLogs(async (records) => {
       const client = await ChannelClient.open({
@@ -180,6 +191,12 @@ Deno.test("a server that cannot prove the key is detected by the client", async 
       errors.some((line) => line.includes("the server's proof is wrong")),
       errors.join("\n"),
     );
+    assert.deepEqual(
+      Object.keys(JSON.parse(new TextDecoder().decode(hellos[0]!))).sort(),
+      ["challenge", "maxFrameBytes", "type", "version"],
+      "the hello carries no proof",
+    );
+    assert.deepEqual(afterWelcome, [null], "nothing after a bad welcome");
   });
 });
 

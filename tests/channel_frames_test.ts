@@ -13,7 +13,13 @@ import {
   FrameReader,
   FrameWriter,
 } from "../lib/channel/mod.ts";
-import { encodeEvent } from "../lib/channel/protocol.ts";
+import {
+  decodeMessage,
+  encodeEvent,
+  openMessages,
+} from "../lib/channel/mod.ts";
+
+type Authenticated = Awaited<ReturnType<typeof authenticated>>;
 import { captureLogs, text } from "./helpers/consumer.ts";
 import { event, until, withDir, within, writeKey } from "./helpers/channel.ts";
 
@@ -104,7 +110,7 @@ Deno.test("a stream ending inside a frame is an error, between frames it is the 
 
 /** Starts a server and a good client; runs `fn`; checks the good client still works afterwards. */
 async function withServer(
-  options: { maxFrameBytes?: number },
+  options: { maxFrameBytes?: number; maxEventBytes?: number },
   fn: (
     ctx: {
       path: string;
@@ -150,12 +156,26 @@ async function withServer(
   });
 }
 
-/** Opens a raw socket and authenticates it with our handshake (for garbage after authentication). */
+/**
+ * Opens a raw socket and authenticates it with our handshake (for garbage
+ * after authentication): `writer` seals what it is given (garbage with a
+ * good MAC), `conn` writes unsealed bytes.
+ */
 async function authenticated(path: string, keyFile: string) {
   const conn = await Deno.connect({ transport: "unix", path });
-  const reader = new FrameReader(conn, { maxBytes: 1 << 20 });
-  const writer = new FrameWriter(conn);
-  await clientHandshake({ reader, writer }, await AuthKey.load(keyFile));
+  const frames = new FrameReader(conn, { maxBytes: 4096 });
+  const handshake = await clientHandshake(
+    { reader: frames, writer: new FrameWriter(conn) },
+    await AuthKey.load(keyFile),
+    { maxFrameBytes: 1 << 20 },
+  );
+  const { reader, writer } = openMessages(conn, frames, handshake, {
+    from: "the server",
+    maxFrameBytes: 1 << 20,
+    maxMessageBytes: 1 << 20,
+    initial: handshake.ready,
+  });
+  decodeMessage((await reader.read())!, ["ready"]);
   return { conn, reader, writer };
 }
 
@@ -221,11 +241,11 @@ Deno.test("garbage after authentication closes only that connection, with a log 
         [encodeFrame("[1,2]"), /expected a JSON object of type "event"/],
       ];
       for (const [frame, expected] of cases) {
-        const { conn, reader } = await authenticated(path, keyFile);
+        const { conn, reader, writer } = await authenticated(path, keyFile);
         // A good event first: it is handled and acknowledged.
-        await conn.write(encodeFrame(encodeEvent("s:raw#1", "s:raw", "{}")));
+        await writer.write(encodeFrame(encodeEvent("s:raw#1", "s:raw", "{}")));
         assert.ok(await reader.read());
-        await conn.write(frame);
+        await writer.write(frame);
         assert.equal(
           await reader.read().catch(() => null),
           null,
@@ -248,31 +268,59 @@ Deno.test("garbage after authentication closes only that connection, with a log 
   });
 });
 
-Deno.test("an oversized frame after authentication closes that connection only", async () => {
+Deno.test("after authentication, an unsealed frame, a frame above the frame limit and an event above the event limit each close that connection only, naming the peer and the sizes", async () => {
   await captureLogs(async (records) => {
-    await withServer({ maxFrameBytes: 1024 }, async ({ path, keyFile }) => {
-      const { conn, reader } = await authenticated(path, keyFile);
-      await conn.write(
-        encodeFrame(
-          encodeEvent(
-            "s:big#1",
-            "s:big",
-            JSON.stringify({ pad: "z".repeat(5000) }),
-          ),
-        ),
-      );
-      assert.equal(await reader.read().catch(() => null), null);
-      conn.close();
-      await until(
-        () =>
-          records.some((r) =>
-            /frame of 50\d\d bytes exceeds the limit of 1024 bytes/.test(
-              text(r),
-            )
-          ),
-        "the oversize log line",
-      );
-    });
+    await withServer(
+      { maxFrameBytes: 2048, maxEventBytes: 4096 },
+      async ({ path, keyFile, server }) => {
+        const cases: [(c: Authenticated) => Promise<unknown>, RegExp][] = [
+          [
+            // The old protocol's event frame, without sequence number or MAC.
+            (c) =>
+              c.conn.write(
+                encodeFrame(encodeFrame(encodeEvent("s:x#1", "s:x", "{}"))),
+              ),
+            /: record 0 from the client \(\d+ bytes\) failed MAC verification: it was not sealed by the authenticated peer of this connection/,
+          ],
+          [
+            // A garbage length where the next record belongs.
+            (c) => c.conn.write(new Uint8Array([0x7f, 0xff, 0xff, 0xff, 1])),
+            /: frame of 2147483647 bytes exceeds the limit of 2048 bytes \(channel\.max_frame_bytes\)$/,
+          ],
+          [
+            // A well-sealed event of 5000 bytes (in three records).
+            (c) =>
+              c.writer.write(
+                encodeFrame(
+                  encodeEvent(
+                    "s:big#1",
+                    "s:big",
+                    JSON.stringify({ pad: "z".repeat(4950) }),
+                  ),
+                ),
+              ),
+            /: event of 50\d\d bytes exceeds the limit of 4096 bytes \(channel\.max_event_bytes\)$/,
+          ],
+        ];
+        for (const [send, expected] of cases) {
+          const c = await authenticated(path, keyFile);
+          await send(c);
+          assert.equal(
+            await c.reader.read().catch(() => null),
+            null,
+            `closed after ${expected}`,
+          );
+          c.conn.close();
+          await until(
+            () => records.some((r) => expected.test(text(r))),
+            `a log line matching ${expected}`,
+          );
+          const line = records.map(text).find((l) => expected.test(l))!;
+          assert.match(line, /^Closing channel connection #\d+ on unix:/);
+        }
+        assert.equal(server.stats.closedOnError, cases.length);
+      },
+    );
   });
 });
 

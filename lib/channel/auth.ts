@@ -1,14 +1,17 @@
 /**
- * Mutual authentication of the channel: HMAC-SHA256 challenge/response over a
- * shared key read from a file of mode 0600 or tighter. The key never leaves
+ * Mutual authentication of the channel (the handshake in protocol.ts): both
+ * sides challenge, the server proves first, and the secrets of the record
+ * layer are derived from a shared key read from a file of mode 0600 or
+ * tighter and the handshake. The key never leaves
  * {@linkcode AuthKey}; it is not printed, logged or serialized.
  *
  * @module
  */
 
 import { Buffer } from "node:buffer";
-import { createHmac, randomBytes, timingSafeEqual } from "node:crypto";
+import { randomBytes, timingSafeEqual } from "node:crypto";
 import { looseSecretMode } from "../secret_file.ts";
+import { MIN_FRAME_BYTES } from "./defaults.ts";
 import type { FrameReader, FrameWriter } from "./framing.ts";
 import { encodeFrame } from "./framing.ts";
 import { decodeMessage, encodeMessage, PROTOCOL_VERSION } from "./protocol.ts";
@@ -96,20 +99,38 @@ export class AuthKey {
     return new AuthKey(key);
   }
 
-  /** HMAC-SHA256(key, label | challenge). */
-  proof(label: "client" | "server", challenge: Uint8Array): Uint8Array {
-    return createHmac("sha256", this.#key).update(label).update(challenge)
-      .digest();
-  }
-
-  /** Checks a proof in constant time. */
-  verify(
-    label: "client" | "server",
-    challenge: Uint8Array,
-    proof: Uint8Array,
-  ): boolean {
-    const expected = this.proof(label, challenge);
-    return proof.length === expected.length && timingSafeEqual(expected, proof);
+  /**
+   * Derives the connection's secrets with HKDF-SHA256 (WebCrypto): the key
+   * as input, `salt` (the handshake transcript's hash), one `info` label per
+   * secret.
+   */
+  async deriveSecrets(salt: Uint8Array): Promise<SessionSecrets> {
+    const base = await crypto.subtle.importKey(
+      "raw",
+      this.#key as Uint8Array<ArrayBuffer>,
+      "HKDF",
+      false,
+      ["deriveBits"],
+    );
+    const derive = async (label: string) =>
+      new Uint8Array(
+        await crypto.subtle.deriveBits(
+          {
+            name: "HKDF",
+            hash: "SHA-256",
+            salt: salt as Uint8Array<ArrayBuffer>,
+            info: encoder.encode(`wgsync channel ${PROTOCOL_VERSION} ${label}`),
+          },
+          base,
+          256,
+        ),
+      );
+    return {
+      serverProof: await derive("server proof"),
+      clientProof: await derive("client proof"),
+      clientToServer: await derive("client to server"),
+      serverToClient: await derive("server to client"),
+    };
   }
 
   /** Never reveals the key. */
@@ -128,20 +149,45 @@ export class AuthKey {
   }
 }
 
-/** Both directions of a connection, as frames. */
+/** The secrets of one connection, derived from the key and the handshake. */
+export interface SessionSecrets {
+  serverProof: Uint8Array;
+  clientProof: Uint8Array;
+  /** The MAC key of records from the client. */
+  clientToServer: Uint8Array;
+  /** The MAC key of records from the server. */
+  serverToClient: Uint8Array;
+}
+
+/** What a handshake yields: the record keys and the peer's limits. */
+export interface HandshakeResult {
+  /** The MAC key of the records this side sends. */
+  sendKey: Uint8Array;
+  /** The MAC key of the records this side receives. */
+  receiveKey: Uint8Array;
+  /** The largest frame the peer accepts. */
+  peerMaxFrameBytes: number;
+  /** The largest event the server accepts (the client learns it; the server knows its own). */
+  peerMaxEventBytes: number;
+}
+
+/** Both directions of a connection, as plain frames. */
 export interface FrameIO {
   reader: FrameReader;
   writer: FrameWriter;
 }
 
+const encoder = new TextEncoder();
+
 function hex(bytes: Uint8Array): string {
   return Buffer.from(bytes).toString("hex");
 }
 
-function fromHex(text: string): Uint8Array {
-  return /^[0-9a-f]*$/i.test(text) && text.length % 2 === 0
+function sameProof(expected: Uint8Array, text: string): boolean {
+  const proof = /^[0-9a-f]*$/i.test(text) && text.length % 2 === 0
     ? new Uint8Array(Buffer.from(text, "hex"))
     : new Uint8Array(0);
+  return proof.length === expected.length && timingSafeEqual(expected, proof);
 }
 
 function fromBase64(text: string, what: string): Uint8Array {
@@ -154,97 +200,179 @@ function fromBase64(text: string, what: string): Uint8Array {
   return bytes;
 }
 
-async function send(
-  io: FrameIO,
-  message: Parameters<typeof encodeMessage>[0],
-): Promise<void> {
-  await io.writer.write(encodeFrame(encodeMessage(message)));
+function frameLimit(value: number, what: string): number {
+  if (!Number.isInteger(value) || value < MIN_FRAME_BYTES) {
+    throw new AuthError(
+      `expected ${what} to be an integer of at least ${MIN_FRAME_BYTES}, got ${value}`,
+    );
+  }
+  return value;
+}
+
+async function transcriptHash(
+  challenge: Uint8Array,
+  hello: Uint8Array,
+): Promise<Uint8Array> {
+  const both = new Uint8Array(challenge.length + hello.length);
+  both.set(challenge);
+  both.set(hello, challenge.length);
+  return new Uint8Array(await crypto.subtle.digest("SHA-256", both));
+}
+
+async function send(io: FrameIO, payload: Uint8Array): Promise<void> {
+  await io.writer.write(encodeFrame(payload));
 }
 
 /**
- * The server's side: challenge the client, check its proof, prove the key in
- * turn. Throws {@linkcode AuthError} (after telling the client why) or a
- * framing/protocol error.
+ * The server's side (see protocol.ts): challenge, read the client's
+ * challenge, prove, check the client's proof. Throws {@linkcode AuthError}
+ * (after telling the client why) or a framing/protocol error. The caller
+ * sends the sealed `ready`.
  */
 export async function serverHandshake(
   io: FrameIO,
   key: AuthKey,
-): Promise<void> {
-  const challenge = new Uint8Array(randomBytes(CHALLENGE_BYTES));
-  await send(io, {
+  limits: { maxFrameBytes: number; maxEventBytes: number },
+): Promise<HandshakeResult> {
+  const challenge = encodeMessage({
     type: "challenge",
     version: PROTOCOL_VERSION,
-    challenge: Buffer.from(challenge).toString("base64"),
+    challenge: Buffer.from(randomBytes(CHALLENGE_BYTES)).toString("base64"),
+    maxFrameBytes: limits.maxFrameBytes,
+    maxEventBytes: limits.maxEventBytes,
   });
-  const payload = await io.reader.read();
-  if (payload === null) {
+  await send(io, challenge);
+  const refuse = async (reason: string): Promise<never> => {
+    await send(io, encodeMessage({ type: "refused", reason })).catch(() => {});
+    throw new AuthError(reason);
+  };
+  const hello = await io.reader.read();
+  if (hello === null) {
     throw new AuthError(
       "the peer closed the connection before answering the challenge",
     );
   }
-  const hello = decodeMessage(payload, ["hello"]);
-  const refuse = async (reason: string): Promise<never> => {
-    await send(io, { type: "refused", reason }).catch(() => {});
-    throw new AuthError(reason);
+  const offer = decodeMessage(hello, ["hello"]);
+  if (offer.version !== PROTOCOL_VERSION) {
+    await refuse(
+      `expected protocol version ${PROTOCOL_VERSION}, got ${offer.version}`,
+    );
+  }
+  let peerMaxFrameBytes = 0;
+  try {
+    fromBase64(offer.challenge, "client challenge");
+    peerMaxFrameBytes = frameLimit(
+      offer.maxFrameBytes,
+      "the client's maxFrameBytes",
+    );
+  } catch (error) {
+    await refuse((error as Error).message);
+  }
+  const secrets = await key.deriveSecrets(
+    await transcriptHash(challenge, hello),
+  );
+  await send(
+    io,
+    encodeMessage({ type: "welcome", proof: hex(secrets.serverProof) }),
+  );
+  const second = await io.reader.read();
+  if (second === null) {
+    throw new AuthError(
+      "the client closed the connection without proving the key (it holds another key and so refused the server's proof)",
+    );
+  }
+  const proof = decodeMessage(second, ["proof"]);
+  if (!sameProof(secrets.clientProof, proof.proof)) {
+    await refuse(
+      "wrong proof: expected the client proof derived from the shared auth key and this handshake (the client holds another key, or the proof was reflected or relayed from another handshake)",
+    );
+  }
+  return {
+    sendKey: secrets.serverToClient,
+    receiveKey: secrets.clientToServer,
+    peerMaxFrameBytes,
+    peerMaxEventBytes: limits.maxEventBytes,
   };
-  if (hello.version !== PROTOCOL_VERSION) {
-    await refuse(
-      `expected protocol version ${PROTOCOL_VERSION}, got ${hello.version}`,
-    );
-  }
-  if (!key.verify("client", challenge, fromHex(hello.proof))) {
-    await refuse(
-      "wrong proof: expected HMAC-SHA256 of the server challenge under the shared auth key (the client holds another key)",
-    );
-  }
-  const clientChallenge = fromBase64(hello.challenge, "client challenge");
-  await send(io, {
-    type: "welcome",
-    proof: hex(key.proof("server", clientChallenge)),
-  });
 }
 
 /**
- * The client's side: answer the server's challenge, challenge it in turn and
- * check its proof. Throws {@linkcode AuthError} or a framing/protocol error.
+ * The client's side (see protocol.ts): read the server's challenge, send
+ * its own, check the server's proof, and only then prove the key. Returns
+ * the keys and the first frame after the proof (the sealed `ready`, for the
+ * record layer to open). Throws {@linkcode AuthError} or a framing/protocol
+ * error.
  */
 export async function clientHandshake(
   io: FrameIO,
   key: AuthKey,
-): Promise<void> {
-  const first = await io.reader.read();
-  if (first === null) {
+  limits: { maxFrameBytes: number },
+): Promise<HandshakeResult & { ready: Uint8Array }> {
+  const challenge = await io.reader.read();
+  if (challenge === null) {
     throw new AuthError(
       "the server closed the connection before sending its challenge",
     );
   }
-  const offer = decodeMessage(first, ["challenge"]);
+  const offer = decodeMessage(challenge, ["challenge"]);
   if (offer.version !== PROTOCOL_VERSION) {
     throw new AuthError(
       `expected protocol version ${PROTOCOL_VERSION}, got ${offer.version}`,
     );
   }
-  const serverChallenge = fromBase64(offer.challenge, "server challenge");
-  const challenge = new Uint8Array(randomBytes(CHALLENGE_BYTES));
-  await send(io, {
+  fromBase64(offer.challenge, "server challenge");
+  const peerMaxFrameBytes = frameLimit(
+    offer.maxFrameBytes,
+    "the server's maxFrameBytes",
+  );
+  const peerMaxEventBytes = frameLimit(
+    offer.maxEventBytes,
+    "the server's maxEventBytes",
+  );
+  const hello = encodeMessage({
     type: "hello",
     version: PROTOCOL_VERSION,
-    proof: hex(key.proof("client", serverChallenge)),
-    challenge: Buffer.from(challenge).toString("base64"),
+    challenge: Buffer.from(randomBytes(CHALLENGE_BYTES)).toString("base64"),
+    maxFrameBytes: limits.maxFrameBytes,
   });
+  await send(io, hello);
+  const secrets = await key.deriveSecrets(
+    await transcriptHash(challenge, hello),
+  );
   const second = await io.reader.read();
   if (second === null) {
     throw new AuthError(
-      "the server closed the connection without answering (wrong key?)",
+      "the server closed the connection without answering (another protocol version?)",
     );
   }
   const answer = decodeMessage(second, ["welcome", "refused"]);
   if (answer.type === "refused") {
     throw new AuthError(`the server refused the connection: ${answer.reason}`);
   }
-  if (!key.verify("server", challenge, fromHex(answer.proof))) {
+  if (!sameProof(secrets.serverProof, answer.proof)) {
     throw new AuthError(
-      "the server's proof is wrong: expected HMAC-SHA256 of the client challenge under the shared auth key (the server holds another key)",
+      "the server's proof is wrong: expected the server proof derived from the shared auth key and this handshake (the server holds another key, or the handshake was altered on the way)",
     );
   }
+  await send(
+    io,
+    encodeMessage({ type: "proof", proof: hex(secrets.clientProof) }),
+  );
+  const ready = await io.reader.read();
+  if (ready === null) {
+    throw new AuthError(
+      "the server closed the connection after the client's proof (wrong key?)",
+    );
+  }
+  // A refusal is plain JSON; the sealed `ready` starts with sequence number 0.
+  if (ready[0] === 0x7b) {
+    const refused = decodeMessage(ready, ["refused"]);
+    throw new AuthError(`the server refused the connection: ${refused.reason}`);
+  }
+  return {
+    sendKey: secrets.clientToServer,
+    receiveKey: secrets.serverToClient,
+    peerMaxFrameBytes,
+    peerMaxEventBytes,
+    ready,
+  };
 }

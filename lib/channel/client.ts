@@ -23,14 +23,16 @@ import {
 } from "./address.ts";
 import { AuthKey, clientHandshake } from "./auth.ts";
 import {
+  DEFAULT_CONNECTIONS,
   DEFAULT_MAX_FRAME_BYTES,
-  encodeFrame,
-  FrameReader,
-  FrameWriter,
-} from "./framing.ts";
+  DEFAULT_WINDOW,
+  MIN_FRAME_BYTES,
+} from "./defaults.ts";
+import { encodeFrame, FrameReader, FrameWriter } from "./framing.ts";
 import { decodeMessage, encodeEvent } from "./protocol.ts";
 import { sleep } from "../async.ts";
 import { optionChecks } from "../options.ts";
+import { openMessages } from "./session.ts";
 
 /** An event to send. */
 export interface OutgoingEvent {
@@ -45,13 +47,24 @@ export interface ChannelClientOptions {
   address: ChannelAddress;
   /** The shared auth key file (mode 0600 or tighter). */
   keyFile: string;
-  /** Connections to keep. Default 4. */
+  /**
+   * Connections to keep.
+   * @default {DEFAULT_CONNECTIONS} (4)
+   */
   connections?: number;
-  /** Events in flight (sent, not acknowledged) per connection. Default 256. */
+  /**
+   * Events in flight (sent, not acknowledged) per connection.
+   * @default {DEFAULT_WINDOW} (256)
+   */
   window?: number;
   /** Called once per acknowledged event id. */
   onAck?: (id: string) => void;
-  /** The largest frame accepted from the server. Default 16 MiB. */
+  /**
+   * The largest frame accepted from the server, and the most this side
+   * sends in one (events of any size travel, in several frames). At least
+   * {@linkcode MIN_FRAME_BYTES}.
+   * @default {DEFAULT_MAX_FRAME_BYTES} (1 MiB)
+   */
   maxFrameBytes?: number;
   /** Time allowed for connect and handshake, in ms. Default 5000. */
   handshakeTimeoutMs?: number;
@@ -110,6 +123,10 @@ class Slot {
   #upWaiters: (() => void)[] = [];
   #drainWaiters: (() => void)[] = [];
   #writer: FrameWriter | undefined;
+  /** The largest event the server accepts (announced in the handshake). */
+  #maxEventBytes = Infinity;
+  /** Why this side hung up, if it did (an event the server would refuse). */
+  #hungUpBecause: string | undefined;
   /** Closes the current session's connection (never throws). */
   #hangUp: () => void = () => {};
   #up = false;
@@ -153,7 +170,7 @@ class Slot {
       encodeEvent(event.id, event.workgroup, event.body),
     );
     this.#inFlight.set(event.id, frame);
-    if (this.#up) this.#send(frame);
+    if (this.#up) this.#send(event.id, frame);
   }
 
   waitUp(): Promise<void> {
@@ -177,12 +194,23 @@ class Slot {
     this.#hangUp();
   }
 
-  #send(frame: Uint8Array): void {
+  #send(id: string, frame: Uint8Array): void {
+    if (this.#writer === undefined) return;
+    const hangUp = this.#hangUp;
+    if (frame.length - 4 > this.#maxEventBytes) {
+      // Held, not lost and not skipped (later events of its workgroup must
+      // not overtake it): the connection retries with backoff until the
+      // server's limit is raised.
+      this.#hungUpBecause = `event ${id} is ${
+        frame.length - 4
+      } bytes, more than the server accepts (${this.#maxEventBytes} bytes, channel.max_event_bytes): raise the limit on both ends`;
+      hangUp();
+      return;
+    }
     // A failed write breaks this session's connection (and only this one's,
     // even if the failure is reported after a reconnect); the read loop
     // notices and reconnects. The connection may already be closed.
-    const hangUp = this.#hangUp;
-    this.#writer?.write(frame).catch(hangUp);
+    this.#writer.write(frame).catch(hangUp);
   }
 
   #describe(): string {
@@ -196,6 +224,7 @@ class Slot {
     let attempt = 0;
     while (!signal.aborted) {
       let reason: string | undefined;
+      this.#hungUpBecause = undefined;
       try {
         await this.#session(() => {
           attempt = 0;
@@ -207,6 +236,7 @@ class Slot {
         }
       }
       if (signal.aborted) break;
+      reason = this.#hungUpBecause ?? reason;
       attempt++;
       const delay = backoffDelay(this.#settings.backoff, attempt);
       logger.warn(
@@ -248,11 +278,15 @@ class Slot {
       conn.close();
       return;
     }
-    const reader = new FrameReader(conn, { maxBytes: 4096 });
-    const writer = new FrameWriter(conn);
+    const frames = new FrameReader(conn, { maxBytes: 4096 });
     try {
+      let handshake;
       try {
-        await clientHandshake({ reader, writer }, settings.key);
+        handshake = await clientHandshake(
+          { reader: frames, writer: new FrameWriter(conn) },
+          settings.key,
+          { maxFrameBytes: settings.maxFrameBytes },
+        );
       } catch (error) {
         if (timedOut) {
           throw new ChannelClientError(
@@ -268,7 +302,16 @@ class Slot {
       } finally {
         clearTimeout(timer);
       }
-      reader.maxBytes = settings.maxFrameBytes;
+      const { reader, writer } = openMessages(conn, frames, handshake, {
+        from: "the server",
+        maxFrameBytes: settings.maxFrameBytes,
+        maxMessageBytes: settings.maxFrameBytes,
+        initial: handshake.ready,
+      });
+      const ready = await reader.read();
+      if (ready === null) return;
+      decodeMessage(ready, ["ready"]);
+      this.#maxEventBytes = handshake.peerMaxEventBytes;
       this.#writer = writer;
       this.#up = true;
       onUp();
@@ -279,7 +322,7 @@ class Slot {
           inFlight: this.#inFlight.size,
         },
       );
-      for (const frame of this.#inFlight.values()) this.#send(frame);
+      for (const [id, frame] of this.#inFlight) this.#send(id, frame);
       for (const wake of this.#upWaiters.splice(0)) wake();
       while (true) {
         const payload = await reader.read();
@@ -328,17 +371,18 @@ export class ChannelClient {
     const address = validateAddress(options.address);
     const connections = check.positiveInteger(
       "connections",
-      options.connections ?? 4,
+      options.connections ?? DEFAULT_CONNECTIONS,
     );
     const abort = new AbortController();
     const settings: Settings = {
       address,
       key: await AuthKey.load(options.keyFile),
-      window: check.positiveInteger("window", options.window ?? 256),
+      window: check.positiveInteger("window", options.window ?? DEFAULT_WINDOW),
       onAck: options.onAck ?? (() => {}),
-      maxFrameBytes: check.positiveInteger(
+      maxFrameBytes: check.numberInRange(
         "maxFrameBytes",
         options.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES,
+        { min: MIN_FRAME_BYTES, integer: true },
       ),
       handshakeTimeoutMs: check.positiveInteger(
         "handshakeTimeoutMs",

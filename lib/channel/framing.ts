@@ -6,9 +6,6 @@
  * @module
  */
 
-/** The default largest frame payload: 16 MiB (a snapshot of a very large workgroup). */
-export const DEFAULT_MAX_FRAME_BYTES = 16 * 1024 * 1024;
-
 /** Raised for a frame that breaks the framing rules. */
 export class FrameError extends Error {
   /** Constructs a FrameError. */
@@ -46,11 +43,22 @@ export class FrameReader {
   #start = 0;
   #end = 0;
   #maxBytes: number;
+  #kind: string;
+  #limit: string | undefined;
 
-  /** Reads from `source`, refusing payloads above `maxBytes`. */
-  constructor(source: ByteSource, options: { maxBytes: number }) {
+  /**
+   * Reads from `source`, refusing payloads above `maxBytes`. `kind` names
+   * what is read in errors (default "frame"); `limit` names the setting
+   * behind `maxBytes` (e.g. "channel.max_frame_bytes").
+   */
+  constructor(
+    source: ByteSource,
+    options: { maxBytes: number; kind?: string; limit?: string },
+  ) {
     this.#source = source;
     this.#maxBytes = options.maxBytes;
+    this.#kind = options.kind ?? "frame";
+    this.#limit = options.limit;
   }
 
   /** The largest payload accepted (may be raised once the peer is authenticated). */
@@ -60,6 +68,11 @@ export class FrameReader {
 
   set maxBytes(value: number) {
     this.#maxBytes = value;
+  }
+
+  /** The name of the setting behind the limit, for errors. */
+  set limit(value: string) {
+    this.#limit = value;
   }
 
   /**
@@ -78,7 +91,9 @@ export class FrameReader {
         ).getUint32(0);
         if (length > this.#maxBytes) {
           throw new FrameError(
-            `frame of ${length} bytes exceeds the limit of ${this.#maxBytes} bytes`,
+            `${this.#kind} of ${length} bytes exceeds the limit of ${this.#maxBytes} bytes${
+              this.#limit === undefined ? "" : ` (${this.#limit})`
+            }`,
           );
         }
         if (available >= 4 + length) {
@@ -98,7 +113,7 @@ export class FrameReader {
       if (n === null) {
         if (this.#end === this.#start) return null;
         throw new FrameError(
-          `the stream ended inside a frame (${
+          `the stream ended inside a ${this.#kind} (${
             this.#end - this.#start
           } bytes of it received)`,
         );

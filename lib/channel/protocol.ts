@@ -1,20 +1,64 @@
 /**
- * The channel's messages, each one JSON frame:
+ * The channel's wire format, version 2. Everything on the wire is a frame: a
+ * 4-byte big-endian length, then that many bytes.
  *
- * 1. server → client `{"type":"challenge","version":1,"challenge":B64}` (32 random bytes)
- * 2. client → server `{"type":"hello","version":1,"proof":HEX,"challenge":B64}`,
- *    proof = HMAC-SHA256(key, "client" | server challenge)
- * 3. server → client `{"type":"welcome","proof":HEX}`,
- *    proof = HMAC-SHA256(key, "server" | client challenge)
- *    — or `{"type":"refused","reason":TEXT}` and the server closes.
- * 4. client → server `{"type":"event","id":ID,"workgroup":NAME,"body":EVENT}`;
- *    server → client `{"type":"ack","id":ID}` once the handler accepted it.
+ * ## Handshake (plain frames, each one JSON message, at most 4096 bytes)
+ *
+ * 1. server → client `{"type":"challenge","version":2,"challenge":B64,
+ *    "maxFrameBytes":N,"maxEventBytes":M}`: 32 random bytes and the
+ *    server's limits.
+ * 2. client → server `{"type":"hello","version":2,"challenge":B64,
+ *    "maxFrameBytes":N}`: the client's 32 random bytes and its frame limit.
+ *    No proof yet: the client proves nothing before the server has.
+ * 3. Both sides derive four 32-byte secrets with HKDF-SHA256 (WebCrypto):
+ *    input key = the shared key, salt = SHA-256(the payload of frame 1 |
+ *    the payload of frame 2, exactly as sent), info = `wgsync channel 2 ` +
+ *    one of `server proof`, `client proof`, `client to server`,
+ *    `server to client`. Both challenges, the version and the limits are so
+ *    bound into every secret.
+ * 4. server → client `{"type":"welcome","proof":HEX}`: the server proof
+ *    secret. The client checks it (constant time) and only then sends
+ * 5. client → server `{"type":"proof","proof":HEX}`: the client proof
+ *    secret. A proof is useless anywhere else: it depends on both fresh
+ *    challenges and on the role (a reflected server proof is not a client
+ *    proof). A wrong proof gets `{"type":"refused","reason":TEXT}` and the
+ *    server closes.
+ * 6. server → client, sealed: `{"type":"ready"}`; the connection is up.
+ *
+ * ## Records (every frame after the handshake)
+ *
+ * A frame's bytes are a record: an 8-byte big-endian sequence number
+ * (0, 1, 2, … per direction), data, and a 16-byte MAC = the first 16 bytes
+ * of HMAC-SHA256(the direction's key, sequence number | data). A frame
+ * longer than the receiver's `maxFrameBytes` (`channel.max_frame_bytes`,
+ * announced in the handshake) is refused before it is buffered: a guard
+ * against garbage. A record whose MAC fails (forged, altered, from another
+ * connection) or whose sequence number is not the next (dropped, replayed,
+ * reordered) is a protocol error: the receiver closes the connection and logs
+ * it naming the peer; the client reconnects and re-sends what is not
+ * acknowledged.
+ *
+ * ## Messages (in the records' data)
+ *
+ * The data of a direction's records, joined, is a stream of messages, each a
+ * 4-byte big-endian length and that much JSON. A message may span records
+ * (continuation: an event of any size travels, split at the frame limit) and
+ * a record may carry several messages (writes queued together are sealed
+ * together). A message longer than the receiver's limit
+ * (`channel.max_event_bytes` at the server, the frame limit at the client)
+ * is refused from its length, before it is buffered.
+ *
+ * - client → server `{"type":"event","id":ID,"workgroup":NAME,"body":EVENT}`
+ * - server → client `{"type":"ack","id":ID}` once the handler accepted it.
+ *
+ * The data is authenticated, not encrypted: the channel stays on the host
+ * (a Unix socket or a loopback port).
  *
  * @module
  */
 
 /** The protocol version spoken. */
-export const PROTOCOL_VERSION = 1;
+export const PROTOCOL_VERSION = 2;
 
 /** Raised for a frame that is not the message expected. */
 export class ProtocolError extends Error {
@@ -25,24 +69,32 @@ export class ProtocolError extends Error {
   }
 }
 
-/** The server's challenge. */
+/** The server's challenge and limits. */
 export interface ChallengeMessage {
   type: "challenge";
   version: number;
   challenge: string;
+  maxFrameBytes: number;
+  maxEventBytes: number;
 }
 
-/** The client's answer and its own challenge. */
+/** The client's challenge and frame limit. */
 export interface HelloMessage {
   type: "hello";
   version: number;
-  proof: string;
   challenge: string;
+  maxFrameBytes: number;
 }
 
-/** The server's answer. */
+/** The server's proof. */
 export interface WelcomeMessage {
   type: "welcome";
+  proof: string;
+}
+
+/** The client's proof, sent once the server's checked out. */
+export interface ProofMessage {
+  type: "proof";
   proof: string;
 }
 
@@ -50,6 +102,11 @@ export interface WelcomeMessage {
 export interface RefusedMessage {
   type: "refused";
   reason: string;
+}
+
+/** The server's first sealed message: the connection is up. */
+export interface ReadyMessage {
+  type: "ready";
 }
 
 /** An event. */
@@ -71,17 +128,26 @@ export type ChannelMessage =
   | ChallengeMessage
   | HelloMessage
   | WelcomeMessage
+  | ProofMessage
   | RefusedMessage
+  | ReadyMessage
   | EventMessage
   | AckMessage;
 
 type Fields = Record<string, "string" | "number" | "any">;
 
 const SHAPES: Record<ChannelMessage["type"], Fields> = {
-  challenge: { version: "number", challenge: "string" },
-  hello: { version: "number", proof: "string", challenge: "string" },
+  challenge: {
+    version: "number",
+    challenge: "string",
+    maxFrameBytes: "number",
+    maxEventBytes: "number",
+  },
+  hello: { version: "number", challenge: "string", maxFrameBytes: "number" },
   welcome: { proof: "string" },
+  proof: { proof: "string" },
   refused: { reason: "string" },
+  ready: {},
   event: { id: "string", workgroup: "string", body: "any" },
   ack: { id: "string" },
 };

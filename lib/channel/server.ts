@@ -18,14 +18,15 @@ import {
 } from "./address.ts";
 import { AuthKey, serverHandshake } from "./auth.ts";
 import {
+  DEFAULT_MAX_EVENT_BYTES,
   DEFAULT_MAX_FRAME_BYTES,
-  encodeFrame,
-  FrameReader,
-  FrameWriter,
-} from "./framing.ts";
+  MIN_FRAME_BYTES,
+} from "./defaults.ts";
+import { encodeFrame, FrameReader, FrameWriter } from "./framing.ts";
 import { decodeMessage, encodeMessage, ProtocolError } from "./protocol.ts";
 import { sleep } from "../async.ts";
 import { optionChecks } from "../options.ts";
+import { openMessages } from "./session.ts";
 
 /** An event received from the consumer. */
 export interface IncomingEvent {
@@ -55,8 +56,19 @@ export interface ChannelServerOptions {
   /** The shared auth key file (mode 0600 or tighter). */
   keyFile: string;
   handler: EventHandler;
-  /** The largest frame accepted from an authenticated client. Default 16 MiB. */
+  /**
+   * The largest frame accepted from an authenticated client (a guard
+   * against garbage; larger events arrive in several frames). At least
+   * {@linkcode MIN_FRAME_BYTES}.
+   * @default {DEFAULT_MAX_FRAME_BYTES} (1 MiB)
+   */
   maxFrameBytes?: number;
+  /**
+   * The largest event accepted, reassembled from its frames; refused from
+   * its length, before it is buffered.
+   * @default {DEFAULT_MAX_EVENT_BYTES} (64 MiB)
+   */
+  maxEventBytes?: number;
   /** The largest frame accepted before authentication. Default 4096. */
   maxHandshakeFrameBytes?: number;
   /** Time allowed for the handshake, in ms. Default 5000. */
@@ -95,7 +107,8 @@ interface Connection {
   closed: boolean;
   inFlight: number;
   wake: (() => void) | undefined;
-  writer: FrameWriter;
+  /** The sealed message writer, once authenticated. */
+  writer: FrameWriter | undefined;
 }
 
 /** The listening end of the channel. */
@@ -105,6 +118,7 @@ export class ChannelServer {
   #key: AuthKey;
   #handler: EventHandler;
   #maxFrameBytes: number;
+  #maxEventBytes: number;
   #maxHandshakeFrameBytes: number;
   #handshakeTimeoutMs: number;
   #maxInFlight: number;
@@ -134,6 +148,7 @@ export class ChannelServer {
     this.#key = key;
     this.#handler = options.handler;
     this.#maxFrameBytes = options.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES;
+    this.#maxEventBytes = options.maxEventBytes ?? DEFAULT_MAX_EVENT_BYTES;
     this.#maxHandshakeFrameBytes = options.maxHandshakeFrameBytes ?? 4096;
     this.#handshakeTimeoutMs = options.handshakeTimeoutMs ?? 5000;
     this.#maxInFlight = options.maxInFlight ?? 1024;
@@ -146,9 +161,15 @@ export class ChannelServer {
    */
   static async listen(options: ChannelServerOptions): Promise<ChannelServer> {
     const address = validateAddress(options.address);
-    check.positiveInteger(
+    check.numberInRange(
       "maxFrameBytes",
       options.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES,
+      { min: MIN_FRAME_BYTES, integer: true },
+    );
+    check.numberInRange(
+      "maxEventBytes",
+      options.maxEventBytes ?? DEFAULT_MAX_EVENT_BYTES,
+      { min: MIN_FRAME_BYTES, integer: true },
     );
     check.positiveInteger(
       "maxHandshakeFrameBytes",
@@ -253,17 +274,16 @@ export class ChannelServer {
 
   async #serve(conn: Deno.Conn, number: number): Promise<void> {
     const peer = this.#peer(conn, number);
-    const reader = new FrameReader(conn, {
+    const frames = new FrameReader(conn, {
       maxBytes: this.#maxHandshakeFrameBytes,
     });
-    const writer = new FrameWriter(conn);
     const connection: Connection = {
       conn,
       peer,
       closed: false,
       inFlight: 0,
       wake: undefined,
-      writer,
+      writer: undefined,
     };
     this.#connections.add(connection);
     let timedOut = false;
@@ -271,8 +291,16 @@ export class ChannelServer {
       timedOut = true;
       this.#drop(connection);
     }, this.#handshakeTimeoutMs);
+    let handshake;
     try {
-      await serverHandshake({ reader, writer }, this.#key);
+      handshake = await serverHandshake(
+        { reader: frames, writer: new FrameWriter(conn) },
+        this.#key,
+        {
+          maxFrameBytes: this.#maxFrameBytes,
+          maxEventBytes: this.#maxEventBytes,
+        },
+      );
     } catch (error) {
       this.#stats.refused++;
       if (!this.#closed) {
@@ -288,11 +316,19 @@ export class ChannelServer {
     } finally {
       clearTimeout(timer);
     }
-    reader.maxBytes = this.#maxFrameBytes;
+    const { reader, writer } = openMessages(conn, frames, handshake, {
+      from: "the client",
+      maxFrameBytes: this.#maxFrameBytes,
+      maxMessageBytes: this.#maxEventBytes,
+      kind: "event",
+      limit: "channel.max_event_bytes",
+    });
+    connection.writer = writer;
     this.#stats.authenticated++;
     logger.info("Accepted channel connection {peer}", { peer });
     const context: EventContext = { connection: number, peer };
     try {
+      await writer.write(encodeFrame(encodeMessage({ type: "ready" })));
       while (!connection.closed) {
         const payload = await reader.read();
         if (payload === null) break;
@@ -360,7 +396,7 @@ export class ChannelServer {
       }
       if (connection.closed) return;
       this.#stats.acked++;
-      connection.writer.write(
+      connection.writer!.write(
         encodeFrame(encodeMessage({ type: "ack", id: event.id })),
       )
         .catch(() => this.#drop(connection));
