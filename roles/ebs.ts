@@ -6,16 +6,16 @@
  * @module
  */
 import { ensureVolumeMounted } from "../lib/wgsync_ebs/mod.ts";
-import { type RoleDefinition, runRole } from "../lib/role/mod.ts";
+import { defineRole, runRole } from "../lib/role/mod.ts";
 
 /** The wgsync-ebs role. */
-export const ebsRole: RoleDefinition = {
+export const ebsRole = defineRole({
   name: "ebs",
   summary:
     "Waits until the data volume is mounted at ebs.mount_point (mounting it by ebs.label when ebs.mount is true) and checks it is the volume labelled ebs.label.",
   sections: ["ebs"],
   async main({ config, logger, notifier, signal }) {
-    const ebs = config.ebs!;
+    const { ebs } = config;
     await notifier.status(`waiting for the data volume at ${ebs.mount_point}`);
     const entry = await ensureVolumeMounted(ebs.mount_point, {
       label: ebs.label,
@@ -30,6 +30,6 @@ export const ebsRole: RoleDefinition = {
     });
     await notifier.ready(`data volume mounted at ${entry.mountPoint}`);
   },
-};
+});
 
 if (import.meta.main) Deno.exit(await runRole(ebsRole));

@@ -20,16 +20,12 @@ import {
   obtainKeytab,
   parseEnvelope,
 } from "../lib/wgsync_keytab_obtain/mod.ts";
-import {
-  describeError,
-  type RoleDefinition,
-  runRole,
-} from "../lib/role/mod.ts";
+import { defineRole, describeError, runRole } from "../lib/role/mod.ts";
 
 const INSTANCES = ["ldap", "remctl"] as const;
 
 /** The wgsync-keytab-obtain role. */
-export const keytabObtainRole: RoleDefinition = {
+export const keytabObtainRole = defineRole({
   name: "keytab-obtain",
   summary:
     "Decrypts the encrypted keytab of [keytab_obtain.INSTANCE] with its KMS data key, checks it holds the principal with acceptable encryption types, and writes it atomically to the section's output (mode 0400, owner the section's owner). `wgsync-keytab-obtain encrypt --help` describes the provisioning side.",
@@ -68,9 +64,9 @@ export const keytabObtainRole: RoleDefinition = {
   },
   async main({ config, flags, logger, notifier, signal }) {
     const instance = flags.instance as "ldap" | "remctl";
-    const settings = config.keytab_obtain![instance]!;
+    const settings = config.keytab_obtain[instance]!;
     const kms = createKmsClient(
-      await loadAwsSettings(config.aws!, { maxAttempts: 1 }),
+      await loadAwsSettings(config.aws, { maxAttempts: 1 }),
     );
     try {
       await notifier.status(`decrypting ${settings.encrypted_keytab}`);
@@ -102,7 +98,7 @@ export const keytabObtainRole: RoleDefinition = {
       kms.destroy();
     }
   },
-};
+});
 
 const ENCRYPT_USAGE =
   `Usage: wgsync-keytab-obtain encrypt --instance ldap|remctl --key-id KEY [options] IN OUT

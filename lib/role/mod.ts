@@ -12,9 +12,12 @@ export {
   UsageError,
 } from "./args.ts";
 export {
+  defineRole,
   describeError,
+  type RoleConfig,
   type RoleContext,
   type RoleDefinition,
+  type RoleFlags,
   runRole,
   type RunRoleOptions,
 } from "./run.ts";

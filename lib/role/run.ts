@@ -22,26 +22,45 @@ import {
   UsageError,
 } from "./args.ts";
 
-/** What a role's `main` receives. */
-export interface RoleContext {
-  config: Config;
+/** A role's own flags by name; booleans are false and strings undefined when absent. */
+export type RoleFlags = Record<string, string | boolean | undefined>;
+
+/** The configuration with the sections `S` present (validated by {@linkcode runRole}). */
+export type RoleConfig<S extends ConfigSection> =
+  & Config
+  & { [K in S]-?: NonNullable<Config[K]> };
+
+/** What a role's `main` receives; `config` holds the role's `sections`. */
+export interface RoleContext<S extends ConfigSection = ConfigSection> {
+  config: RoleConfig<S>;
   configPath: string;
   /** The role's own flags by name. */
-  flags: Record<string, string | boolean | undefined>;
+  flags: RoleFlags;
   logger: ReturnType<typeof getLogger>;
   notifier: Notifier;
   /** Aborted on SIGTERM or SIGINT: stop taking work, finish, then return. */
   signal: AbortSignal;
 }
 
-/** A role: its name, help text, the sections it needs, and its work. */
-export interface RoleDefinition {
+/**
+ * A role: its name, help text, the sections it needs, and its work. Write it
+ * with {@linkcode defineRole} so that `main`'s configuration is typed with
+ * the sections present.
+ */
+export interface RoleDefinition<S extends ConfigSection = ConfigSection> {
   /** The role's name; the command is `wgsync-<name>`. */
   name: string;
   /** One paragraph for `--help`. */
   summary: string;
   /** Configuration sections that must be present (and their secrets readable). */
-  sections: readonly ConfigSection[];
+  sections: readonly S[];
+  /**
+   * Further sections that must be present given the flags (wgsync-ldap needs
+   * `[channel]` unless `--stdout`); checked like `sections` at start and by
+   * `--check-config` with the same flags. They stay optional in `main`'s
+   * configuration type. @default {none}
+   */
+  sectionsFor?(flags: RoleFlags): readonly ConfigSection[];
   /** The role's own command-line flags. @default {{}} */
   flags?: Readonly<Record<string, RoleFlag>>;
   /**
@@ -50,12 +69,19 @@ export interface RoleDefinition {
    * reported with exit status 78 at start and by `--check-config`.
    * @default {no further checks}
    */
-  check?(
-    config: Config,
-    flags: Record<string, string | boolean | undefined>,
-  ): string[];
+  check?(config: RoleConfig<S>, flags: RoleFlags): string[];
   /** Does the role's work; resolves when done or after `signal` aborted. */
-  main(context: RoleContext): Promise<void>;
+  main(context: RoleContext<S>): Promise<void>;
+}
+
+/**
+ * Returns `role` as it is, its sections inferred from `role.sections`, so
+ * that `main` reads `config.ldap` rather than `config.ldap!`.
+ */
+export function defineRole<const S extends ConfigSection>(
+  role: RoleDefinition<S>,
+): RoleDefinition<S> {
+  return role;
 }
 
 /** Options for {@linkcode runRole}. */
@@ -65,8 +91,8 @@ export interface RunRoleOptions {
 }
 
 /** Runs a role to completion and returns its exit status. */
-export async function runRole(
-  role: RoleDefinition,
+export async function runRole<S extends ConfigSection>(
+  role: RoleDefinition<S>,
   options: RunRoleOptions = {},
 ): Promise<number> {
   const command = `wgsync-${role.name}`;
@@ -83,9 +109,13 @@ export async function runRole(
     console.log(usage(command, role.summary, role.flags));
     return 0;
   }
-  let config: Config;
+  let config: RoleConfig<S>;
   try {
-    config = loadConfig(args.configPath, { sections: role.sections });
+    const sections = [
+      ...new Set([...role.sections, ...role.sectionsFor?.(args.flags) ?? []]),
+    ];
+    // loadConfig reported every missing section in `sections`.
+    config = loadConfig(args.configPath, { sections }) as RoleConfig<S>;
     const problems = role.check?.(config, args.flags) ?? [];
     if (problems.length > 0) throw new ConfigError(args.configPath, problems);
   } catch (error) {
