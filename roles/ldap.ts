@@ -8,14 +8,15 @@
  * @module
  */
 import { runConsumer } from "../lib/wgsync_ldap/mod.ts";
-import { type RoleDefinition, runRole } from "../lib/role/mod.ts";
+import { defineRole, runRole } from "../lib/role/mod.ts";
 
 /** The wgsync-ldap role. */
-export const ldapRole: RoleDefinition = {
+export const ldapRole = defineRole({
   name: "ldap",
   summary:
     "Follows the directory's workgroups (RFC 4533 sync) and sends their membership changes as events to wgsync-event; READY=1 once the first refresh is done and the channel is up.",
   sections: ["ldap"],
+  sectionsFor: (flags) => flags.stdout ? [] : ["channel"],
   flags: {
     stdout: {
       type: "boolean",
@@ -30,7 +31,7 @@ export const ldapRole: RoleDefinition = {
   },
   async main({ config, notifier, signal, flags }) {
     await runConsumer({
-      ldap: config.ldap!,
+      ldap: config.ldap,
       channel: config.channel,
       notifier,
       signal,
@@ -38,6 +39,6 @@ export const ldapRole: RoleDefinition = {
       acceptMassDelete: flags["accept-mass-delete"] === true,
     });
   },
-};
+});
 
 if (import.meta.main) Deno.exit(await runRole(ldapRole));

@@ -58,21 +58,45 @@ console.log(
 console.log(`  AWS (moto) ${stack.aws.endpoint}`);
 console.log(`  config     ${stack.config}`);
 
+/**
+ * The flags each role runs with here; the configuration is checked with the
+ * same flags (the sections a role needs can depend on them).
+ */
+const runFlags = (role: string): string[][] =>
+  role === "ldap" && !roles.includes("event")
+    ? [["--stdout"]]
+    : role === "keytab_obtain"
+    ? [["--instance", "ldap"], ["--instance", "remctl"]]
+    : [[]];
+
 let failed = false;
 for (const role of roles) {
-  const output = await launch(role, ["--check-config"]).output();
-  failed ||= !output.success;
+  for (const flags of runFlags(role)) {
+    const output = await launch(role, [...flags, "--check-config"]).output();
+    if (output.success) continue;
+    failed = true;
+    const decoder = new TextDecoder();
+    console.error(
+      `local: the configuration check of wgsync-${role} ${
+        flags.join(" ")
+      } failed (exit ${output.code}):`,
+    );
+    for (const text of [output.stdout, output.stderr]) {
+      const shown = decoder.decode(text).trimEnd();
+      if (shown !== "") console.error(shown.replace(/^/gm, "  "));
+    }
+  }
 }
 
 const children: Deno.ChildProcess[] = [];
 let events: ReadableStream<string> | undefined;
-for (const [role, what] of PIPELINE) {
+for (const [role, what] of failed ? [] : PIPELINE) {
   if (!roles.includes(role)) {
     console.log(`  wgsync-${role}: not built yet (${what}); not started`);
     continue;
   }
   const stdout = role === "ldap" && !roles.includes("event");
-  const child = launch(role, stdout ? ["--stdout"] : [], {
+  const child = launch(role, runFlags(role)[0], {
     stdout: stdout ? "piped" : "inherit",
   }).spawn();
   children.push(child);

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { ConfigError, EX_CONFIG, loadConfig } from "../lib/config/mod.ts";
-import { type RoleDefinition, runRole } from "../lib/role/mod.ts";
+import { defineRole, type RoleDefinition, runRole } from "../lib/role/mod.ts";
+import { roleCommand } from "../tasks/launch.ts";
 
 const VALID = `
 stop_timeout_seconds = 5
@@ -170,4 +171,142 @@ Deno.test("config: a missing file exits 78 naming the path", async () => {
   assert.equal(status, EX_CONFIG);
   assert.match(stderr, /"\/nonexistent\/wgsync\.toml"/);
   assert.match(stderr, /expected a readable TOML file, found no such file/);
+});
+
+/** Runs the real roles/ldap.ts with its exact permissions plus the test directory. */
+async function ldapRole(
+  dir: string,
+  args: string[],
+): Promise<{ status: number; stdout: string; stderr: string }> {
+  const output = await roleCommand("ldap", {
+    args,
+    extraRead: [dir],
+    env: { NO_COLOR: "1", NOTIFY_SOCKET: "" },
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const decoder = new TextDecoder();
+  return {
+    status: output.code,
+    stdout: decoder.decode(output.stdout),
+    stderr: decoder.decode(output.stderr),
+  };
+}
+
+const WITHOUT_CHANNEL = VALID.replace(
+  /\[channel\]\nsocket = .*\nauth_key_file = .*\n/,
+  "",
+);
+
+Deno.test("wgsync-ldap --check-config requires [channel] unless --stdout, and the start exits 78 as the check does", async () => {
+  assert.notEqual(WITHOUT_CHANNEL, VALID);
+  const { dir, path } = tempConfig(WITHOUT_CHANNEL);
+  try {
+    const missing = /key "channel" expected a \[channel\] section, found none/;
+    const check = await ldapRole(dir, ["--config", path, "--check-config"]);
+    assert.deepEqual(
+      { status: check.status, missing: missing.test(check.stderr) },
+      { status: EX_CONFIG, missing: true },
+      check.stderr,
+    );
+    const start = await ldapRole(dir, ["--config", path]);
+    assert.deepEqual(
+      { status: start.status, missing: missing.test(start.stderr) },
+      { status: EX_CONFIG, missing: true },
+      start.stderr,
+    );
+    const stdout = await ldapRole(dir, [
+      "--config",
+      path,
+      "--stdout",
+      "--check-config",
+    ]);
+    assert.equal(stdout.status, 0, stdout.stderr);
+    assert.match(stdout.stdout, /wgsync-ldap: configuration ".*" is valid/);
+  } finally {
+    Deno.removeSync(dir, { recursive: true });
+  }
+});
+
+Deno.test("wgsync-ldap --check-config refuses a channel key file that is missing or mode 0644", async () => {
+  const { dir, path, key } = tempConfig(VALID);
+  try {
+    Deno.chmodSync(key, 0o644);
+    const loose = await ldapRole(dir, ["--config", path, "--check-config"]);
+    assert.equal(loose.status, EX_CONFIG, loose.stderr);
+    assert.match(
+      loose.stderr,
+      /key "channel\.auth_key_file" expected a secret file of mode 0600 or tighter, found mode 0644/,
+    );
+    Deno.removeSync(key);
+    const gone = await ldapRole(dir, ["--config", path, "--check-config"]);
+    assert.equal(gone.status, EX_CONFIG, gone.stderr);
+    assert.match(
+      gone.stderr,
+      /key "channel\.auth_key_file" expected a readable secret file, found no such file/,
+    );
+  } finally {
+    Deno.removeSync(dir, { recursive: true });
+  }
+});
+
+const REFUSED_AT_START: [string, (text: string) => string, string][] = [
+  [
+    "ldaps:// with start_tls = true",
+    (text) =>
+      text.replace("ldap://ldap.example.edu", "ldaps://ldap.example.edu"),
+    'key "ldap.start_tls" expected false with an ldaps:// URL (the connection already uses TLS), found true: url is "ldaps://ldap.example.edu"',
+  ],
+  [
+    "a CA file that is not there",
+    (text) =>
+      text.replace(
+        "start_tls = true",
+        'start_tls = true\nca_file = "/etc/wgsync/no-such-ca.pem"',
+      ),
+    'key "ldap.ca_file" expected a readable file, found no such file: path is "/etc/wgsync/no-such-ca.pem"',
+  ],
+  [
+    "a channel over TCP to another host",
+    (text) =>
+      text.replace(
+        'socket = "/run/wgsync/event.sock"',
+        'tcp = "192.0.2.7:7000"',
+      ),
+    'key "channel.tcp" is refused by the channel: Cannot use the channel address as the host is not loopback: hostname is "192.0.2.7", expected 127.0.0.0/8 or ::1',
+  ],
+];
+
+for (const [what, mutate, problem] of REFUSED_AT_START) {
+  Deno.test(`wgsync-ldap --check-config and the start refuse ${what} with exit 78`, async () => {
+    const { dir, path } = tempConfig(mutate(VALID));
+    try {
+      for (const extra of [["--check-config"], []]) {
+        const run = await ldapRole(dir, ["--config", path, ...extra]);
+        assert.equal(run.status, EX_CONFIG, run.stderr);
+        assert.deepEqual(
+          run.stderr.split("\n").filter((line) => line.startsWith("  ")),
+          [`  ${problem}`],
+        );
+      }
+    } finally {
+      Deno.removeSync(dir, { recursive: true });
+    }
+  });
+}
+
+Deno.test("defineRole types main's configuration with the role's sections present", () => {
+  const role = defineRole({
+    name: "typed",
+    summary: "a role for the type check",
+    sections: ["ebs"],
+    main({ config }) {
+      // Compiles without `!`: [ebs] is one of the role's sections.
+      const mountPoint: string = config.ebs.mount_point;
+      // @ts-expect-error [ldap] is not, so it may be undefined.
+      const url: string = config.ldap.url;
+      return Promise.resolve(void [mountPoint, url]);
+    },
+  });
+  assert.deepEqual(role.sections, ["ebs"]);
 });

@@ -103,16 +103,16 @@ Deno.test("wgsync-ldap rebuilds a corrupt store and sends a snapshot of every wo
   });
 });
 
-Deno.test("wgsync-ldap without a [channel] section and without --stdout exits 1 naming the missing section", async () => {
+Deno.test("wgsync-ldap without a [channel] section and without --stdout exits 78 naming the missing section", async () => {
   const stack = await getStack();
   await withTempDir(async (dir) => {
     const files = await writeRoleConfig(stack, dir, { noChannel: true });
     const role = RoleProcess.start(stack, files);
     try {
-      assert.equal(await role.wait(), 1);
+      assert.equal(await role.wait(), 78);
       assert.match(
         role.stderr,
-        /has no \[channel\] section: add one, or use --stdout/,
+        /key "channel" expected a \[channel\] section, found none/,
       );
     } finally {
       await role.kill();

@@ -7,7 +7,7 @@ import { parse, TomlError } from "smol-toml";
 import type { z } from "zod";
 import { ConfigError } from "./error.ts";
 import { type Config, configSchema, type ConfigSection } from "./schema.ts";
-import { checkSecretFile } from "./secrets.ts";
+import { checkReadableFile, checkSecretFile } from "./secrets.ts";
 
 /** The configuration file used when `--config` is not given. */
 export const DEFAULT_CONFIG_PATH = "/etc/wgsync/wgsync.toml";
@@ -15,8 +15,9 @@ export const DEFAULT_CONFIG_PATH = "/etc/wgsync/wgsync.toml";
 /** Options for {@linkcode loadConfig}. */
 export interface LoadConfigOptions {
   /**
-   * Sections the calling role needs: each must be present, and every secret
-   * file (`*_file` key) inside them must be readable and mode 0600 or tighter.
+   * Sections the calling role needs: each must be present, every secret file
+   * (`*_file` key) inside them must be readable and mode 0600 or tighter, and
+   * a `ca_file` must be readable.
    * @default {[]}
    */
   sections?: readonly ConfigSection[];
@@ -84,8 +85,10 @@ export function parseConfig(
       );
       continue;
     }
-    for (const [key, file] of secretFiles(config[section], section)) {
-      const problem = checkSecretFile(key, file);
+    for (const [key, file] of namedFiles(config[section], section)) {
+      const problem = key.endsWith(".ca_file")
+        ? checkReadableFile(key, file)
+        : checkSecretFile(key, file);
       if (problem) problems.push(problem);
     }
   }
@@ -125,7 +128,8 @@ function render(value: unknown): string {
   return text.length > 80 ? `${text.slice(0, 77)}...` : text;
 }
 
-function* secretFiles(
+/** Every `*_file` key: secrets, except `ca_file` (public, but must be readable). */
+function* namedFiles(
   value: unknown,
   prefix: string,
 ): Generator<[string, string]> {
@@ -133,9 +137,9 @@ function* secretFiles(
   for (const [key, inner] of Object.entries(value)) {
     const path = `${prefix}.${key}`;
     if (key.endsWith("_file") && typeof inner === "string") {
-      if (key !== "ca_file") yield [path, inner];
+      yield [path, inner];
     } else if (typeof inner === "object") {
-      yield* secretFiles(inner, path);
+      yield* namedFiles(inner, path);
     }
   }
 }

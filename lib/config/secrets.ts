@@ -39,6 +39,27 @@ export function checkSecretFile(
   return undefined;
 }
 
+/**
+ * Returns a problem line for the (not secret) file named by `key`, e.g. a CA
+ * certificate, or undefined when it is a regular file the role can read.
+ */
+export function checkReadableFile(
+  key: string,
+  path: string,
+): string | undefined {
+  try {
+    if (!Deno.statSync(path).isFile) {
+      return `key "${key}" expected a regular file, found something else: path is "${path}"`;
+    }
+    Deno.openSync(path, { read: true }).close();
+  } catch (error) {
+    return `key "${key}" expected a readable file, found ${
+      describeFailure(error)
+    }: path is "${path}"`;
+  }
+  return undefined;
+}
+
 function describeFailure(error: unknown): string {
   if (error instanceof Deno.errors.NotFound) return "no such file";
   if (error instanceof Deno.errors.PermissionDenied) return "access denied";

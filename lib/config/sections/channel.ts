@@ -4,6 +4,7 @@
  * @module
  */
 import { z } from "zod";
+import { AddressError, validateAddress } from "../../channel/address.ts";
 import { absolutePath, hostPort } from "./values.ts";
 import {
   DEFAULT_CONNECTIONS,
@@ -37,5 +38,23 @@ export const channelSchema = z.strictObject({
         given.length === 0 ? "neither" : "both"
       }`,
     });
+  }
+  if (channel.tcp !== undefined) {
+    // The channel's own address rule (loopback only), checked before start.
+    const colon = channel.tcp.lastIndexOf(":");
+    try {
+      validateAddress({
+        transport: "tcp",
+        hostname: channel.tcp.slice(0, colon),
+        port: Number(channel.tcp.slice(colon + 1)),
+      });
+    } catch (error) {
+      if (!(error instanceof AddressError)) throw error;
+      context.addIssue({
+        code: "custom",
+        path: ["tcp"],
+        message: `is refused by the channel: ${error.message}`,
+      });
+    }
   }
 });

@@ -60,4 +60,14 @@ export const ldapSchema = z.strictObject({
   status_interval_seconds: seconds.default(10),
   /** Loopback `host:port` for `/metrics` and `/healthz`; off when unset. */
   metrics_listen: metricsListen,
+}).superRefine((ldap, context) => {
+  // The LDAP client refuses this at start (lib/ldap/client.ts): say it here.
+  if (ldap.start_tls && ldap.url.startsWith("ldaps://")) {
+    context.addIssue({
+      code: "custom",
+      path: ["start_tls"],
+      message:
+        `expected false with an ldaps:// URL (the connection already uses TLS), found true: url is "${ldap.url}"`,
+    });
+  }
 });
