@@ -35,4 +35,8 @@ fi
 
 cd "$(dirname "$0")/.."
 deno install --frozen --quiet
+# deno bundle (used by `deno task compile`) fetches esbuild from npm once.
+bundle_dir=$(mktemp -d)
+deno bundle --quiet --frozen --platform deno -o "$bundle_dir/ebs.js" roles/ebs.ts
+rm -rf "$bundle_dir"
 echo "install.sh: ready (deno $(deno --version | head -1 | cut -d' ' -f2))" >&2

@@ -1,0 +1,165 @@
+/**
+ * Per-role artifacts in `dist/`, each granted exactly its role's permissions
+ * from `lib/permissions.ts`:
+ *
+ *   deno task compile [--out DIR]
+ *
+ * - With a runtime (`DENORT_BIN` names a denort binary): `deno compile` per
+ *   role → `DIR/bin/wgsync-<role>`, one self-contained executable.
+ * - Without one (this project's machines cannot download denort, and no npm
+ *   package ships it): `deno bundle` per role → `DIR/lib/wgsync-<role>.js`
+ *   (every dependency inlined, npm packages included) and a launcher
+ *   `DIR/bin/wgsync-<role>` running it with `deno run --cached-only` and the
+ *   role's flags. Needs only the deno binary on the target, no cache.
+ *
+ * `DIR/artifacts.json` records which kind was built; the task prints it.
+ *
+ * @module
+ */
+import { parseArgs } from "node:util";
+import {
+  permissionFlags,
+  ROLE_PERMISSIONS,
+  type RoleName,
+} from "../lib/permissions.ts";
+import { roleModule } from "./launch.ts";
+
+/** Where installed artifacts live on the target (the units' ExecStart). */
+export const INSTALL_LIB = "/usr/lib/wgsync";
+/** The deno binary the launchers run. */
+export const TARGET_DENO = "/usr/bin/deno";
+
+/** The command name of a role: `keytab_obtain` → `wgsync-keytab-obtain`. */
+export function commandName(role: RoleName): string {
+  return `wgsync-${role.replaceAll("_", "-")}`;
+}
+
+/** What `artifacts.json` says. */
+export interface ArtifactsManifest {
+  /** `compile`: deno compile executables; `bundle`: bundles + launchers. */
+  kind: "compile" | "bundle";
+  /** Why this kind was built. */
+  reason: string;
+  /** Command name → files relative to the output directory. */
+  roles: Record<string, string[]>;
+}
+
+/** The flags every role runs with besides its permissions. */
+function runtimeFlags(): string[] {
+  const config = JSON.parse(
+    Deno.readTextFileSync(new URL("../deno.json", import.meta.url)),
+  );
+  return (config.unstable ?? []).map((name: string) => `--unstable-${name}`);
+}
+
+/** The launcher script of a bundled role. */
+export function launcher(role: RoleName): string {
+  const name = commandName(role);
+  const argv = [
+    TARGET_DENO,
+    "run",
+    "--cached-only",
+    "--no-config",
+    "--no-prompt",
+    ...runtimeFlags(),
+    ...permissionFlags(role),
+    `${INSTALL_LIB}/lib/${name}.js`,
+  ];
+  return [
+    "#!/bin/sh",
+    `# ${name}: the deno bundle of roles/${role}.ts, run with exactly the`,
+    "# role's permissions (lib/permissions.ts). Built by `deno task compile`",
+    "# because no denort runtime was available for `deno compile`.",
+    "DENO_NO_UPDATE_CHECK=1 exec " +
+    argv.map((arg) => `'${arg.replaceAll("'", "'\\''")}'`).join(" ") +
+    ' "$@"',
+    "",
+  ].join("\n");
+}
+
+async function run(args: string[], env?: Record<string, string>) {
+  const output = await new Deno.Command(Deno.execPath(), {
+    args,
+    env,
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  if (!output.success) {
+    throw new Error(
+      `Cannot build: "deno ${args.join(" ")}" failed:\n${
+        new TextDecoder().decode(output.stderr)
+      }`,
+    );
+  }
+}
+
+/** Builds every role's artifact into `out`; returns the manifest written there. */
+export async function compileAll(
+  out: string,
+  denort = Deno.env.get("DENORT_BIN"),
+): Promise<ArtifactsManifest> {
+  await Deno.remove(out, { recursive: true }).catch(() => {});
+  await Deno.mkdir(`${out}/bin`, { recursive: true });
+  const roles = Object.keys(ROLE_PERMISSIONS) as RoleName[];
+  const manifest: ArtifactsManifest = denort
+    ? {
+      kind: "compile",
+      reason: `deno compile with DENORT_BIN=${denort}`,
+      roles: {},
+    }
+    : {
+      kind: "bundle",
+      reason:
+        "DENORT_BIN is not set and deno compile cannot download its runtime here: deno bundle + launcher",
+      roles: {},
+    };
+  if (!denort) await Deno.mkdir(`${out}/lib`, { recursive: true });
+  for (const role of roles) {
+    const name = commandName(role);
+    if (denort) {
+      await run([
+        "compile",
+        "--frozen",
+        "--cached-only",
+        ...runtimeFlags(),
+        ...permissionFlags(role),
+        "--output",
+        `${out}/bin/${name}`,
+        roleModule(role),
+      ], { DENORT_BIN: denort });
+      manifest.roles[name] = [`bin/${name}`];
+    } else {
+      await run([
+        "bundle",
+        "--frozen",
+        "--platform",
+        "deno",
+        "--output",
+        `${out}/lib/${name}.js`,
+        roleModule(role),
+      ]);
+      await Deno.writeTextFile(`${out}/bin/${name}`, launcher(role), {
+        mode: 0o755,
+      });
+      await Deno.chmod(`${out}/bin/${name}`, 0o755);
+      manifest.roles[name] = [`bin/${name}`, `lib/${name}.js`];
+    }
+  }
+  await Deno.writeTextFile(
+    `${out}/artifacts.json`,
+    JSON.stringify(manifest, null, 2) + "\n",
+  );
+  return manifest;
+}
+
+if (import.meta.main) {
+  const { values } = parseArgs({
+    options: { out: { type: "string", default: "dist" } },
+  });
+  const manifest = await compileAll(values.out!);
+  console.log(
+    `compile: built ${manifest.kind} artifacts for ${
+      Object.keys(manifest.roles).join(", ")
+    } in ${values.out} (${manifest.reason})`,
+  );
+}
