@@ -604,15 +604,27 @@ Deno.test("options are validated up front with clear errors", async () => {
   await withStore((store) => {
     assert.throws(
       () => new WorkgroupApplier(store, { nameAttribute: "c n" }),
-      /nameAttribute is "c n", expected an LDAP attribute name/,
+      {
+        name: "RangeError",
+        message:
+          'Cannot create the workgroup applier as nameAttribute is invalid: nameAttribute is "c n", expected an LDAP attribute name',
+      },
     );
     assert.throws(
       () => new WorkgroupApplier(store, { refreshBatchSize: 0 }),
-      /refreshBatchSize is 0, expected a positive integer/,
+      {
+        name: "RangeError",
+        message:
+          "Cannot create the workgroups applier as refreshBatchSize is invalid: refreshBatchSize is 0, expected a positive integer",
+      },
     );
     assert.throws(
       () => new WorkgroupApplier(store, { guard: { maxShare: 2 } }),
-      /maxShare is 2, expected a number from 0 to 1/,
+      {
+        name: "RangeError",
+        message:
+          "Cannot configure the mass-deletion guard as maxShare is invalid: maxShare is 2, expected a number from 0 to 1",
+      },
     );
   });
 });

@@ -21,6 +21,7 @@ import { SQSClient } from "@aws-sdk/client-sqs";
 import type { z } from "zod";
 import type { awsSchema } from "../config/schema.ts";
 import { looseSecretMode } from "../secret_file.ts";
+import { optionChecks } from "../options.ts";
 
 /** The validated `[aws]` section. */
 export type AwsSection = z.infer<typeof awsSchema>;
@@ -106,12 +107,10 @@ export async function readCredentialsFile(
 
 /** The configuration every client shares. */
 function baseConfig(settings: AwsSettings) {
-  const maxAttempts = settings.maxAttempts ?? 3;
-  if (!Number.isInteger(maxAttempts) || maxAttempts < 1) {
-    throw new RangeError(
-      `Cannot create an AWS client as maxAttempts is not an integer >= 1: got ${maxAttempts}`,
-    );
-  }
+  const maxAttempts = optionChecks("create an AWS client").positiveInteger(
+    "maxAttempts",
+    settings.maxAttempts ?? 3,
+  );
   return {
     region: settings.region,
     ...(settings.endpoint === undefined ? {} : { endpoint: settings.endpoint }),

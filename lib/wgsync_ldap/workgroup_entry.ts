@@ -6,15 +6,14 @@
  */
 
 import { dnKey, rdnValue } from "./member.ts";
+import { optionChecks } from "../options.ts";
 
 /** Checks an attribute-name option and returns it lower-cased. */
 export function attributeOption(option: string, value: string): string {
-  if (!/^[a-zA-Z][a-zA-Z0-9-]*$/.test(value)) {
-    throw new RangeError(
-      `Cannot create the workgroup applier as ${option} is invalid: ${option} is "${value}", expected an LDAP attribute name`,
-    );
-  }
-  return value.toLowerCase();
+  return optionChecks("create the workgroup applier").matching(option, value, {
+    regexp: /^[a-zA-Z][a-zA-Z0-9-]*$/,
+    expected: "an LDAP attribute name",
+  }).toLowerCase();
 }
 
 /**
