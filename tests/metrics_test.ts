@@ -75,6 +75,16 @@ Deno.test("/metrics is Prometheus text holding a counter the role incremented an
       byName.get("wgsync_process_cpu_seconds_total")?.type,
       "COUNTER",
     );
+    // Read from Deno, not /proc/self (which Deno opens only with --allow-all).
+    const rss = Number(
+      byName.get("wgsync_process_resident_memory_bytes")?.metrics[0].value,
+    );
+    assert.ok(rss > 1024 * 1024, `resident memory is ${rss} bytes`);
+    assert.deepEqual(
+      ["wgsync_process_open_fds", "wgsync_process_virtual_memory_bytes"]
+        .filter((name) => byName.has(name)),
+      [],
+    );
   });
 });
 

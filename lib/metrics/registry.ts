@@ -18,8 +18,11 @@
  * });
  * ```
  *
- * Memory and file descriptor figures come from `/proc/self`; without read
- * permission there prom-client reports them as 0.
+ * prom-client reads memory and file descriptors from `/proc/self`, which
+ * Deno opens only with `--allow-all`: under a role's permissions it would
+ * report 0. Those four are replaced: `wgsync_process_resident_memory_bytes`
+ * comes from `Deno.memoryUsage()` (no permission needed); virtual memory,
+ * VmData and open file descriptors are left out rather than shown as 0.
  *
  * @module
  */
@@ -27,6 +30,15 @@ import { collectDefaultMetrics, Gauge, Registry } from "prom-client";
 
 /** The prefix of every wgsync metric. */
 export const METRIC_PREFIX = "wgsync_";
+
+/** prom-client's default metrics read from /proc/self (see the module doc). */
+const PROC_SELF_METRICS = [
+  "process_resident_memory_bytes",
+  "process_virtual_memory_bytes",
+  "process_heap_bytes",
+  "process_open_fds",
+  "process_max_fds",
+];
 
 /** Options for {@linkcode createRegistry}. */
 export interface CreateRegistryOptions {
@@ -49,6 +61,17 @@ export function createRegistry(options: CreateRegistryOptions): Registry {
   const registry = new Registry();
   if (options.defaultMetrics ?? true) {
     collectDefaultMetrics({ register: registry, prefix: METRIC_PREFIX });
+    for (const name of PROC_SELF_METRICS) {
+      registry.removeSingleMetric(`${METRIC_PREFIX}${name}`);
+    }
+    new Gauge({
+      name: `${METRIC_PREFIX}process_resident_memory_bytes`,
+      help: "Resident memory size in bytes.",
+      registers: [registry],
+      collect() {
+        this.set(Deno.memoryUsage().rss);
+      },
+    });
   }
   new Gauge({
     name: `${METRIC_PREFIX}role_info`,
