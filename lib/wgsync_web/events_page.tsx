@@ -1,0 +1,123 @@
+/** @jsxImportSource hono/jsx */
+/**
+ * The live events page: the events the site's queue received, filterable by
+ * stem, workgroup and type; new ones are prepended by /static/app.js from
+ * `/events/stream` (server-sent events) without a reload.
+ *
+ * @module
+ */
+import { formatTime, Page, type PageContext } from "./layout.tsx";
+import type { LiveEvent, LiveFilter } from "./live.ts";
+
+/** The event types of schema v1, for the filter. */
+export const EVENT_TYPES = [
+  "member.added",
+  "member.removed",
+  "workgroup.created",
+  "workgroup.deleted",
+  "workgroup.renamed",
+  "workgroup.snapshot",
+] as const;
+
+/** The live events page. */
+export function EventsPage(
+  props: {
+    context: PageContext;
+    filter: LiveFilter;
+    events: LiveEvent[];
+    configured: boolean;
+    error?: string;
+  },
+) {
+  const { filter } = props;
+  return (
+    <Page title="Live events" page="events" context={props.context}>
+      {!props.configured && (
+        <p class="warning">
+          No queue is configured for live events ([web].queue_url).
+        </p>
+      )}
+      {props.error && (
+        <p class="warning">Cannot receive events: {props.error}</p>
+      )}
+      <form method="get" action="/events" class="search" id="filter">
+        <input
+          type="text"
+          name="stem"
+          value={filter.stem ?? ""}
+          placeholder="stem"
+        />
+        <input
+          type="text"
+          name="workgroup"
+          value={filter.workgroup ?? ""}
+          placeholder="workgroup contains"
+        />
+        <select name="type">
+          <option value="">any type</option>
+          {EVENT_TYPES.map((type) => (
+            <option value={type} selected={filter.type === type}>
+              {type}
+            </option>
+          ))}
+        </select>
+        <button type="submit">Filter</button>
+      </form>
+      <EventTable events={props.events} filter={filter} />
+    </Page>
+  );
+}
+
+/** The table of events; `data-stream` is where app.js subscribes. */
+export function EventTable(props: { events: LiveEvent[]; filter: LiveFilter }) {
+  const query = new URLSearchParams(
+    Object.entries(props.filter).filter(([, v]) => v) as [string, string][],
+  );
+  return (
+    <table id="events" data-stream={`/events/stream?${query}`}>
+      <thead>
+        <tr>
+          <th>received</th>
+          <th>type</th>
+          <th>workgroup</th>
+          <th>detail</th>
+          <th>seq</th>
+          <th>event id</th>
+        </tr>
+      </thead>
+      <tbody>
+        {props.events.map((event) => <EventRow event={event} />)}
+      </tbody>
+    </table>
+  );
+}
+
+/** What the detail column shows; app.js builds the same from the JSON. */
+export function eventDetail(event: LiveEvent): string {
+  if (event.problem) return `unreadable body: ${event.problem}`;
+  if (event.offloaded) return "body in S3 (claim check)";
+  if (event.member !== undefined) return event.member;
+  if (event.previous !== undefined) return `renamed from ${event.previous}`;
+  if (event.members !== undefined) return `${event.members} member(s)`;
+  return "";
+}
+
+function EventRow(props: { event: LiveEvent }) {
+  const { event } = props;
+  return (
+    <tr data-id={event.id}>
+      <td>{formatTime(event.receivedAt)}</td>
+      <td>{event.type}</td>
+      <td>
+        <a href={`/workgroup?${new URLSearchParams({ name: event.workgroup })}`}>
+          {event.workgroup}
+        </a>
+      </td>
+      <td>{eventDetail(event)}</td>
+      <td>{event.seq ?? ""}</td>
+      <td>
+        <code>{event.id.slice(0, 12)}</code>
+      </td>
+    </tr>
+  );
+}

@@ -1,0 +1,217 @@
+/**
+ * Live events: the site's own SQS FIFO queue, subscribed to the topic with
+ * RawMessageDelivery and no filter, is read continuously; each message is
+ * kept in memory (the most recent {@linkcode LiveEventsOptions.keep}) and
+ * handed to the live pages' subscribers, then deleted (the queue is only the
+ * site's feed: what arrives while the site is down waits there).
+ *
+ * The list is built from the message attributes every event carries (`type`,
+ * `stem`, `workgroup`; the dedup id is the event id), so an event whose body
+ * is large or stored in S3 (claim-check pointer) is listed without reading
+ * it; a member event's member and a rename's previous name come from the body
+ * when it is inline JSON. A body that is not readable is listed with the
+ * reason, never dropped.
+ *
+ * @module
+ */
+import {
+  DeleteMessageBatchCommand,
+  type Message,
+  ReceiveMessageCommand,
+  type SQSClient,
+} from "@aws-sdk/client-sqs";
+import { backoffDelay, resolveBackoff } from "../backoff.ts";
+import { getLogger } from "../log/mod.ts";
+import { sleep } from "./sleep.ts";
+
+/** One event as the live list shows it. */
+export interface LiveEvent {
+  /** When the site received it, ms since the epoch. */
+  receivedAt: number;
+  /** The event id (the message's deduplication id). */
+  id: string;
+  type: string;
+  stem: string;
+  workgroup: string;
+  seq?: number;
+  /** For member events: the member's uid, else its DN. */
+  member?: string;
+  /** For renames: the old name. */
+  previous?: string;
+  /** For created/snapshot: the number of members. */
+  members?: number;
+  /** The body is in S3 (claim-check pointer). */
+  offloaded?: boolean;
+  /** Why the body could not be read. */
+  problem?: string;
+}
+
+/** What the live list can be filtered by (substring of workgroup). */
+export interface LiveFilter {
+  stem?: string;
+  workgroup?: string;
+  type?: string;
+}
+
+/** Options for {@linkcode LiveEvents}. */
+export interface LiveEventsOptions {
+  /** Events kept in memory. @default {2000} */
+  keep?: number;
+  /** SQS long-poll wait. @default {20} */
+  waitSeconds?: number;
+}
+
+const logger = getLogger("web");
+const POINTER_CLASS = "software.amazon.payloadoffloading.PayloadS3Pointer";
+
+/** Whether `event` passes `filter`. */
+export function matches(event: LiveEvent, filter: LiveFilter): boolean {
+  return (!filter.stem || event.stem === filter.stem) &&
+    (!filter.type || event.type === filter.type) &&
+    (!filter.workgroup || event.workgroup.includes(filter.workgroup));
+}
+
+/** The site's feed of events. */
+export class LiveEvents {
+  #sqs: SQSClient | undefined;
+  #queueUrl: string | undefined;
+  #keep: number;
+  #waitSeconds: number;
+  #events: LiveEvent[] = [];
+  #listeners = new Set<(event: LiveEvent) => void>();
+  #lastError: string | undefined;
+
+  /** Reads `queueUrl` with `sqs`; without them the list stays empty. */
+  constructor(
+    sqs: SQSClient | undefined,
+    queueUrl: string | undefined,
+    options: LiveEventsOptions = {},
+  ) {
+    this.#sqs = sqs;
+    this.#queueUrl = queueUrl;
+    this.#keep = options.keep ?? 2000;
+    this.#waitSeconds = options.waitSeconds ?? 20;
+  }
+
+  /** Whether a queue is configured. */
+  get configured(): boolean {
+    return this.#queueUrl !== undefined;
+  }
+
+  /** The last receive failure, cleared by the next success. */
+  get lastError(): string | undefined {
+    return this.#lastError;
+  }
+
+  /** The kept events matching `filter`, newest first. */
+  recent(filter: LiveFilter = {}, limit = 200): LiveEvent[] {
+    const found: LiveEvent[] = [];
+    for (let i = this.#events.length - 1; i >= 0 && found.length < limit; i--) {
+      if (matches(this.#events[i], filter)) found.push(this.#events[i]);
+    }
+    return found;
+  }
+
+  /** Calls `listener` for every new event; returns the unsubscriber. */
+  subscribe(listener: (event: LiveEvent) => void): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
+  }
+
+  /** Receives until `signal` aborts; failures are retried with backoff. */
+  async run(signal: AbortSignal): Promise<void> {
+    const sqs = this.#sqs;
+    const queueUrl = this.#queueUrl;
+    if (sqs === undefined || queueUrl === undefined) return;
+    const backoff = resolveBackoff({ minDelay: 1000, maxDelay: 30_000 });
+    let failures = 0;
+    while (!signal.aborted) {
+      try {
+        const answer = await sqs.send(
+          new ReceiveMessageCommand({
+            QueueUrl: queueUrl,
+            MaxNumberOfMessages: 10,
+            WaitTimeSeconds: this.#waitSeconds,
+            MessageAttributeNames: ["All"],
+            MessageSystemAttributeNames: ["MessageDeduplicationId"],
+          }),
+          { abortSignal: signal },
+        );
+        const messages = answer.Messages ?? [];
+        for (const message of messages) this.#add(toLiveEvent(message));
+        if (messages.length > 0) {
+          await sqs.send(
+            new DeleteMessageBatchCommand({
+              QueueUrl: queueUrl,
+              Entries: messages.map((message, i) => ({
+                Id: String(i),
+                ReceiptHandle: message.ReceiptHandle,
+              })),
+            }),
+          );
+        }
+        failures = 0;
+        this.#lastError = undefined;
+      } catch (error) {
+        if (signal.aborted) return;
+        failures++;
+        this.#lastError = error instanceof Error ? error.message : String(error);
+        if (failures === 1) {
+          logger.warning(
+            "Cannot receive live events from {queueUrl}: {error}; retrying",
+            { queueUrl, error: this.#lastError },
+          );
+        }
+        await sleep(backoffDelay(backoff, failures), signal);
+      }
+    }
+  }
+
+  #add(event: LiveEvent): void {
+    this.#events.push(event);
+    if (this.#events.length > this.#keep) {
+      this.#events.splice(0, this.#events.length - this.#keep);
+    }
+    for (const listener of this.#listeners) listener(event);
+  }
+}
+
+/** A received message as a live event. */
+export function toLiveEvent(message: Message): LiveEvent {
+  const attribute = (name: string) =>
+    message.MessageAttributes?.[name]?.StringValue ?? "";
+  const event: LiveEvent = {
+    receivedAt: Date.now(),
+    id: message.Attributes?.MessageDeduplicationId ?? message.MessageId ?? "",
+    type: attribute("type"),
+    stem: attribute("stem"),
+    workgroup: attribute("workgroup"),
+  };
+  let body: unknown;
+  try {
+    body = JSON.parse(message.Body ?? "");
+  } catch {
+    event.problem = "the body is not JSON";
+    return event;
+  }
+  if (Array.isArray(body) && body[0] === POINTER_CLASS) {
+    event.offloaded = true;
+    return event;
+  }
+  if (body === null || typeof body !== "object" || Array.isArray(body)) {
+    event.problem = "the body is not a JSON object";
+    return event;
+  }
+  const fields = body as Record<string, unknown>;
+  event.type ||= String(fields.type ?? "");
+  event.workgroup ||= String(fields.workgroup ?? "");
+  event.stem ||= String(fields.stem ?? "");
+  if (typeof fields.seq === "number") event.seq = fields.seq;
+  const member = fields.member as Record<string, unknown> | undefined;
+  if (member && typeof member === "object") {
+    event.member = String(member.uid ?? member.dn ?? "");
+  }
+  if (typeof fields.previous === "string") event.previous = fields.previous;
+  if (Array.isArray(fields.members)) event.members = fields.members.length;
+  return event;
+}
