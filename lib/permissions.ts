@@ -76,6 +76,22 @@ export const ROLE_PERMISSIONS = {
     ffi: false,
     sys: ["osRelease"],
   },
+  /**
+   * wgsync-web. Net is unscoped: it listens on, scrapes and calls AWS at
+   * addresses from the configuration; env is unscoped and osRelease is read
+   * for the AWS SDK. It reads wgsync-ldap's store (read-only, in
+   * /var/lib/wgsync) and connects to wgsync-ldap's control socket (Deno asks
+   * read and write permission for a Unix socket's path).
+   */
+  web: {
+    read: ["/etc/wgsync", "/var/lib/wgsync", "/run/wgsync-ldap-control"],
+    write: ["/run/systemd", "/run/wgsync-ldap-control"],
+    net: true,
+    env: true,
+    run: [],
+    ffi: false,
+    sys: ["osRelease"],
+  },
 } as const satisfies Record<string, RolePermissions>;
 
 /** The name of a role module in `roles/`. */

@@ -7,7 +7,7 @@ set -eu
 DENO_VERSION=2.9.6
 PACKAGES="slapd ldap-utils krb5-kdc krb5-admin-server krb5-user kstart \
 remctl-server remctl-client libsasl2-modules-gssapi-mit libgssapi-krb5-2 \
-openssl systemd util-linux e2fsprogs mount"
+openssl systemd util-linux e2fsprogs mount chromium"
 
 missing=""
 for package in $PACKAGES; do

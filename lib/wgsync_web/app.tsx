@@ -107,7 +107,9 @@ export function createApp(parts: SiteParts): Hono<SiteEnv> {
     const result = await parts.stems.search(query, {
       page: Number(c.req.query("page") ?? 1) || 1,
     });
-    return c.html(<StemsPage context={context} query={query} result={result} />);
+    return c.html(
+      <StemsPage context={context} query={query} result={result} />,
+    );
   });
 
   app.get("/events", (c) => {

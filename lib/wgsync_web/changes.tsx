@@ -27,7 +27,11 @@ function field(form: Form, name: string): string {
 /** Every value of a repeated text field. */
 function fields(form: Form, name: string): string[] {
   const value = form[name];
-  const values = Array.isArray(value) ? value : value === undefined ? [] : [value];
+  const values = Array.isArray(value)
+    ? value
+    : value === undefined
+    ? []
+    : [value];
   return values.filter((v): v is string => typeof v === "string");
 }
 
@@ -112,12 +116,24 @@ export function registerChanges(app: Hono<SiteEnv>, parts: SiteParts): void {
     const stem = field(form, "stem");
     const enabled = field(form, "enabled");
     if (parts.stems === undefined) {
-      return done(c, "Stems", ["No stems table is configured."], "/stems", true);
+      return done(
+        c,
+        "Stems",
+        ["No stems table is configured."],
+        "/stems",
+        true,
+      );
     }
     if (enabled !== "true" && enabled !== "false") {
-      return done(c, "Stems", [
-        `Cannot change stem "${stem}": enabled must be "true" or "false", got "${enabled}".`,
-      ], "/stems", true);
+      return done(
+        c,
+        "Stems",
+        [
+          `Cannot change stem "${stem}": enabled must be "true" or "false", got "${enabled}".`,
+        ],
+        "/stems",
+        true,
+      );
     }
     try {
       const change = await parts.stems.setEnabled(stem, enabled === "true");
@@ -138,7 +154,13 @@ export function registerChanges(app: Hono<SiteEnv>, parts: SiteParts): void {
     const user = c.get("viewer").admin!;
     const stem = field(form, "stem");
     if (parts.stems === undefined) {
-      return done(c, "Stems", ["No stems table is configured."], "/stems", true);
+      return done(
+        c,
+        "Stems",
+        ["No stems table is configured."],
+        "/stems",
+        true,
+      );
     }
     try {
       const change = await parts.stems.setTopic(stem, field(form, "topicArn"));
@@ -195,9 +217,15 @@ export function registerChanges(app: Hono<SiteEnv>, parts: SiteParts): void {
     const selected = fields(form, "message");
     const deadLetters = parts.deadLetters;
     if (deadLetters === undefined || !deadLetters.names.includes(target)) {
-      return done(c, "Dead letters", [
-        `Cannot act on dead letters: no target "${target}" is configured.`,
-      ], "/dead-letters", true);
+      return done(
+        c,
+        "Dead letters",
+        [
+          `Cannot act on dead letters: no target "${target}" is configured.`,
+        ],
+        "/dead-letters",
+        true,
+      );
     }
     try {
       if (action === "delete") {
@@ -213,9 +241,15 @@ export function registerChanges(app: Hono<SiteEnv>, parts: SiteParts): void {
         ], "/dead-letters");
       }
       if (action !== "redrive" && action !== "redrive-all") {
-        return done(c, "Dead letters", [
-          `Cannot act on dead letters: unknown action "${action}".`,
-        ], "/dead-letters", true);
+        return done(
+          c,
+          "Dead letters",
+          [
+            `Cannot act on dead letters: unknown action "${action}".`,
+          ],
+          "/dead-letters",
+          true,
+        );
       }
       const result = await deadLetters.redrive(
         target,
@@ -238,7 +272,13 @@ export function registerChanges(app: Hono<SiteEnv>, parts: SiteParts): void {
       }
       return done(c, "Dead letters", lines, "/dead-letters");
     } catch (error) {
-      return done(c, "Dead letters", [describeError(error)], "/dead-letters", true);
+      return done(
+        c,
+        "Dead letters",
+        [describeError(error)],
+        "/dead-letters",
+        true,
+      );
     }
   });
 }

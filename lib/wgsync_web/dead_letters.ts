@@ -187,7 +187,9 @@ export class DeadLetters {
     const queues = await this.queues(name);
     if (selection === "all") {
       const task = await this.#startMoveTask(queues);
-      if (task !== undefined) return { moved: [], workgroups: [], moveTask: task };
+      if (task !== undefined) {
+        return { moved: [], workgroups: [], moveTask: task };
+      }
     }
     const wanted = selection === "all" ? undefined : new Set(selection);
     const messages = await this.#receiveAll(queues.dlqUrl);

@@ -27,8 +27,8 @@ export function DeadLettersPage(
         <p>No remctl targets are configured ([web].targets).</p>
       )}
       <p>
-        Looking receives each message once (SQS has no peek): its receive
-        count goes up by one.
+        Looking receives each message once (SQS has no peek): its receive count
+        goes up by one.
       </p>
       {props.targets.map((target) => (
         <section class="target" data-target={target.name}>

@@ -86,7 +86,7 @@ export function EventTable(props: { events: LiveEvent[]; filter: LiveFilter }) {
         </tr>
       </thead>
       <tbody>
-        {props.events.map((event) => <EventRow event={event} />)}
+        {props.events.map((event) => <EventRow key={event.id} event={event} />)}
       </tbody>
     </table>
   );
@@ -109,7 +109,9 @@ function EventRow(props: { event: LiveEvent }) {
       <td>{formatTime(event.receivedAt)}</td>
       <td>{event.type}</td>
       <td>
-        <a href={`/workgroup?${new URLSearchParams({ name: event.workgroup })}`}>
+        <a
+          href={`/workgroup?${new URLSearchParams({ name: event.workgroup })}`}
+        >
           {event.workgroup}
         </a>
       </td>

@@ -6,6 +6,7 @@
  *
  * @module
  */
+import { raw } from "hono/html";
 import type { Child } from "hono/jsx";
 import type { Viewer } from "./access.ts";
 
@@ -38,34 +39,43 @@ export function Page(
 ) {
   const { viewer } = props.context;
   return (
-    <html lang="en">
-      <head>
-        <meta charset="utf-8" />
-        <meta name="viewport" content="width=device-width, initial-scale=1" />
-        <title>{props.title} · wgsync</title>
-        <link rel="stylesheet" href="/static/site.css" />
-        {props.chart && <link rel="stylesheet" href="/static/uPlot.min.css" />}
-        {props.chart && <script src="/static/uPlot.iife.min.js" defer />}
-        <script src="/static/app.js" defer />
-      </head>
-      <body data-page={props.page}>
-        <header>
-          <strong>wgsync</strong>
-          <nav>
-            {NAV.map(([href, label]) => <a href={href}>{label}</a>)}
-          </nav>
-          <span class="who">
-            {viewer.admin !== undefined
-              ? <span id="admin">admin: {viewer.admin}</span>
-              : <span id="reader">read-only</span>}
-          </span>
-        </header>
-        <main>
-          <h1>{props.title}</h1>
-          {props.children}
-        </main>
-      </body>
-    </html>
+    <>
+      {raw("<!DOCTYPE html>")}
+      <html lang="en">
+        <head>
+          <meta charset="utf-8" />
+          <meta name="viewport" content="width=device-width, initial-scale=1" />
+          <title>{props.title} · wgsync</title>
+          <link rel="stylesheet" href="/static/site.css" />
+          {props.chart && (
+            <link
+              rel="stylesheet"
+              href="/static/uPlot.min.css"
+            />
+          )}
+          {props.chart && <script src="/static/uPlot.iife.min.js" defer />}
+          <script src="/static/app.js" defer />
+        </head>
+        <body data-page={props.page}>
+          <header>
+            <strong>wgsync</strong>
+            <nav>
+              {NAV.map(([href, label]) => <a key={href} href={href}>{label}
+              </a>)}
+            </nav>
+            <span class="who">
+              {viewer.admin !== undefined
+                ? <span id="admin">admin: {viewer.admin}</span>
+                : <span id="reader">read-only</span>}
+            </span>
+          </header>
+          <main>
+            <h1>{props.title}</h1>
+            {props.children}
+          </main>
+        </body>
+      </html>
+    </>
   );
 }
 
@@ -87,7 +97,7 @@ export function ResultPage(
   return (
     <Page title={props.title} page="result" context={props.context}>
       <div class={props.failed ? "result failed" : "result"}>
-        {props.lines.map((line) => <p>{line}</p>)}
+        {props.lines.map((line, i) => <p key={i}>{line}</p>)}
       </div>
       <p>
         <a href={props.back}>Back</a>

@@ -20,9 +20,10 @@ import {
   ReceiveMessageCommand,
   type SQSClient,
 } from "@aws-sdk/client-sqs";
+import { sleep } from "../async.ts";
+import { parsePointer } from "../aws/mod.ts";
 import { backoffDelay, resolveBackoff } from "../backoff.ts";
 import { getLogger } from "../log/mod.ts";
-import { sleep } from "./sleep.ts";
 
 /** One event as the live list shows it. */
 export interface LiveEvent {
@@ -62,7 +63,6 @@ export interface LiveEventsOptions {
 }
 
 const logger = getLogger("web");
-const POINTER_CLASS = "software.amazon.payloadoffloading.PayloadS3Pointer";
 
 /** Whether `event` passes `filter`. */
 export function matches(event: LiveEvent, filter: LiveFilter): boolean {
@@ -96,6 +96,11 @@ export class LiveEvents {
   /** Whether a queue is configured. */
   get configured(): boolean {
     return this.#queueUrl !== undefined;
+  }
+
+  /** How many events are kept. */
+  get size(): number {
+    return this.#events.length;
   }
 
   /** The last receive failure, cleared by the next success. */
@@ -155,14 +160,16 @@ export class LiveEvents {
       } catch (error) {
         if (signal.aborted) return;
         failures++;
-        this.#lastError = error instanceof Error ? error.message : String(error);
+        this.#lastError = error instanceof Error
+          ? error.message
+          : String(error);
         if (failures === 1) {
           logger.warning(
             "Cannot receive live events from {queueUrl}: {error}; retrying",
             { queueUrl, error: this.#lastError },
           );
         }
-        await sleep(backoffDelay(backoff, failures), signal);
+        await sleep(backoffDelay(backoff, failures), { signal });
       }
     }
   }
@@ -187,15 +194,21 @@ export function toLiveEvent(message: Message): LiveEvent {
     stem: attribute("stem"),
     workgroup: attribute("workgroup"),
   };
-  let body: unknown;
+  const text = message.Body ?? "";
   try {
-    body = JSON.parse(message.Body ?? "");
-  } catch {
-    event.problem = "the body is not JSON";
+    if (parsePointer(text) !== undefined) {
+      event.offloaded = true;
+      return event;
+    }
+  } catch (error) {
+    event.problem = error instanceof Error ? error.message : String(error);
     return event;
   }
-  if (Array.isArray(body) && body[0] === POINTER_CLASS) {
-    event.offloaded = true;
+  let body: unknown;
+  try {
+    body = JSON.parse(text);
+  } catch {
+    event.problem = "the body is not JSON";
     return event;
   }
   if (body === null || typeof body !== "object" || Array.isArray(body)) {

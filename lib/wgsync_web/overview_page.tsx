@@ -38,7 +38,9 @@ export function OverviewPage(
               <tr>
                 <th>role</th>
                 <th>state</th>
-                {FIGURES.map((figure) => <th>{figure.label}</th>)}
+                {FIGURES.map((figure) => (
+                  <th key={figure.key}>{figure.label}</th>
+                ))}
               </tr>
             </thead>
             <tbody>

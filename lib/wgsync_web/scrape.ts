@@ -6,10 +6,11 @@
  *
  * @module
  */
+import { sleep } from "../async.ts";
 import { getLogger } from "../log/mod.ts";
+import { describeError } from "../role/mod.ts";
 import { FIGURES, type Totals } from "./figures.ts";
 import { familyTotals, parseMetrics } from "./prometheus.ts";
-import { sleep } from "./sleep.ts";
 
 /** A role the overview watches. */
 export interface ScrapeTarget {
@@ -92,7 +93,9 @@ export class Scraper {
     const point: SeriesPoint = { t, values: {} };
     for (const state of this.#states.values()) {
       point.values[state.name] = Object.fromEntries(
-        FIGURES.map((f) => [f.key, state.up ? state.figures[f.key] ?? null : null]),
+        FIGURES.map((
+          f,
+        ) => [f.key, state.up ? state.figures[f.key] ?? null : null]),
       );
     }
     this.#series.push(point);
@@ -107,7 +110,7 @@ export class Scraper {
   async run(signal: AbortSignal): Promise<void> {
     while (!signal.aborted) {
       await this.scrapeOnce();
-      await sleep(this.#intervalMs, signal);
+      await sleep(this.#intervalMs, { signal });
     }
   }
 
@@ -163,7 +166,7 @@ export class Scraper {
         if (value !== undefined) state.figures[figure.key] = value;
       }
     } catch (error) {
-      state.error = error instanceof Error ? error.message : String(error);
+      state.error = describeError(error);
       this.#totals.delete(target.name);
     }
     if (previous !== undefined && previous.up !== state.up) {
@@ -198,7 +201,8 @@ function healthDetail(body: string): Record<string, unknown> | undefined {
   try {
     const report = JSON.parse(body);
     const detail = report?.detail;
-    return detail !== null && typeof detail === "object" && !Array.isArray(detail)
+    return detail !== null && typeof detail === "object" &&
+        !Array.isArray(detail)
       ? detail
       : undefined;
   } catch {

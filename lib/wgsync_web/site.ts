@@ -33,7 +33,10 @@ export interface SiteParts {
 export type SiteEnv = { Variables: { viewer: Viewer } };
 
 /** The page context of a request. */
-export function pageContext(c: Context<SiteEnv>, parts: SiteParts): PageContext {
+export function pageContext(
+  c: Context<SiteEnv>,
+  parts: SiteParts,
+): PageContext {
   const viewer = c.get("viewer");
   return {
     viewer,

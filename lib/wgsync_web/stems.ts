@@ -56,7 +56,8 @@ export class StemError extends Error {
 }
 
 /** An SNS FIFO topic ARN (as `[event].topic_arn`). */
-const TOPIC_ARN = /^arn:aws[a-z-]*:sns:[^:]+:[0-9]{12}:[A-Za-z0-9_-]{1,251}\.fifo$/;
+const TOPIC_ARN =
+  /^arn:aws[a-z-]*:sns:[^:]+:[0-9]{12}:[A-Za-z0-9_-]{1,251}\.fifo$/;
 
 /** Reads and edits the stems table. */
 export class StemTable {
@@ -83,7 +84,10 @@ export class StemTable {
       }
       start = page.LastEvaluatedKey;
     } while (start !== undefined);
-    return stems.sort((a, b) => (a.stem < b.stem ? -1 : a.stem > b.stem ? 1 : 0));
+    return stems.sort((
+      a,
+      b,
+    ) => (a.stem < b.stem ? -1 : a.stem > b.stem ? 1 : 0));
   }
 
   /** The stems whose name or first workgroup contains `query`, one page. */

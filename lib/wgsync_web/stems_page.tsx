@@ -28,8 +28,9 @@ export function StemsPage(
         <button type="submit">Search</button>
       </form>
       <p>
-        {result.total} stem(s){query !== "" ? ` matching "${query}"` : ""};
-        page {result.page} of {result.pages}
+        {result.total} stem(s){query !== "" ? ` matching "${query}"` : ""}; page
+        {" "}
+        {result.page} of {result.pages}
       </p>
       <table id="stems">
         <thead>
@@ -66,9 +67,9 @@ function StemRow(props: { stem: Stem; context: PageContext; admin: boolean }) {
       <td>
         {stem.firstWorkgroup === undefined ? "—" : (
           <a
-            href={`/workgroup?${
-              new URLSearchParams({ name: stem.firstWorkgroup })
-            }`}
+            href={`/workgroup?${new URLSearchParams({
+              name: stem.firstWorkgroup,
+            })}`}
           >
             {stem.firstWorkgroup}
           </a>

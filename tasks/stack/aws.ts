@@ -54,6 +54,8 @@ export interface AwsResources {
   kmsAlias: string;
   /** The S3 bucket for claim-check payloads. */
   claimCheckBucket: string;
+  /** wgsync-web's own queue: subscribed to the topic, no filter. */
+  webQueueUrl: string;
 }
 
 /** Starts `moto_server -H 127.0.0.1 -p PORT` detached and waits for its port. */
@@ -125,7 +127,9 @@ export async function provisionAws(endpoint: string): Promise<AwsResources> {
         createTargetQueue(sqs, sns, { target, stems, topicArn })
       ),
     );
+    const webQueueUrl = await createWebQueue(sqs, sns, topicArn);
     return {
+      webQueueUrl,
       stemsTable,
       topicArn,
       queues,
@@ -206,6 +210,34 @@ async function createTargetQueue(
     ),
     filterPolicy,
   };
+}
+
+/**
+ * wgsync-web's live-events queue: FIFO, subscribed to the topic with raw
+ * delivery and no filter policy (it shows every event), messages kept an
+ * hour (the site only shows recent ones).
+ */
+async function createWebQueue(
+  sqs: SQSClient,
+  sns: SNSClient,
+  topicArn: string,
+): Promise<string> {
+  const queue = await sqs.send(
+    new CreateQueueCommand({
+      QueueName: "wgsync-web.fifo",
+      Attributes: { FifoQueue: "true", MessageRetentionPeriod: "3600" },
+    }),
+  );
+  const url = required(queue.QueueUrl, "CreateQueue QueueUrl");
+  await sns.send(
+    new SubscribeCommand({
+      TopicArn: topicArn,
+      Protocol: "sqs",
+      Endpoint: await queueArn(sqs, url),
+      Attributes: { RawMessageDelivery: "true" },
+    }),
+  );
+  return url;
 }
 
 async function queueArn(sqs: SQSClient, url: string): Promise<string> {

@@ -10,6 +10,7 @@ import { stringify } from "smol-toml";
 import type { z } from "zod";
 import type { configSchema } from "../../lib/config/schema.ts";
 import { encryptedKeytabPath } from "./keytabs.ts";
+import { freePorts } from "./process.ts";
 import type { StackInfo } from "./types.ts";
 
 /** The TOML-level shape of the config (before defaults are applied). */
@@ -41,11 +42,21 @@ export async function writeConfig(
     awsCredentials,
     `${info.aws.accessKeyId}:${info.aws.secretAccessKey}\n`,
   );
+  // Each role's /metrics and /healthz, scraped by wgsync-web's overview.
+  const [ldapMetrics, eventMetrics, remctlMetrics, webMetrics] = freePorts(4)
+    .map((port) => `127.0.0.1:${port}`);
+  const metrics = {
+    ldap: ldapMetrics,
+    event: eventMetrics,
+    remctl: remctlMetrics,
+    web: webMetrics,
+  };
   const runDir = `/run/wgsync-stack/${info.dir.split("/").pop()}`;
   const config: ConfigInput = {
     stop_timeout_seconds: 10,
     log: { level: "info" },
     ldap: {
+      metrics_listen: metrics.ldap,
       url: info.ldap.url,
       start_tls: true,
       ca_file: info.ldap.caFile,
@@ -79,11 +90,13 @@ export async function writeConfig(
       credentials_file: awsCredentials,
     },
     event: {
+      metrics_listen: metrics.event,
       stems_table: info.aws.stemsTable,
       topic_arn: info.aws.topicArn,
       claim_check_bucket: info.aws.claimCheckBucket,
     },
     remctl: {
+      metrics_listen: metrics.remctl,
       queue_urls: info.aws.queues.map((queue) => queue.url),
       ccache: info.ccaches.remctlClient,
       server: info.remctl.host,
@@ -106,7 +119,27 @@ export async function writeConfig(
       },
     },
     ebs: { mount_point: dataDir, mount: false },
-    web: { listen: `127.0.0.1:${options.webPort}` },
+    web: {
+      listen: `127.0.0.1:${options.webPort}`,
+      metrics_listen: metrics.web,
+      roles: Object.entries(metrics).map(([name, listen]) => ({
+        name,
+        url: `http://${listen}`,
+      })),
+      scrape_interval_seconds: 2,
+      // The local operator, as a reverse proxy on this host would name them.
+      admin_header: "X-Remote-User",
+      trusted_proxies: ["127.0.0.1"],
+      admins: ["local-admin"],
+      stems_table: info.aws.stemsTable,
+      queue_url: info.aws.webQueueUrl,
+      targets: info.aws.queues.map((queue) => ({
+        name: queue.target,
+        queue_url: queue.url,
+      })),
+      ldap_store: `${dataDir}/ldap/store.sqlite`,
+      ldap_control_socket: `${info.dir}/run/ldap-control.sock`,
+    },
   };
   const header = [
     `# wgsync configuration for the local stack in ${info.dir}`,

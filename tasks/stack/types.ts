@@ -127,6 +127,8 @@ export interface StackInfo {
     kmsAlias: string;
     /** The S3 bucket for claim-check payloads (moto serves S3 on the same port). */
     claimCheckBucket: string;
+    /** wgsync-web's live-events queue (subscribed to the topic, no filter). */
+    webQueueUrl: string;
     logFile: string;
   };
   /** Path of the generated `wgsync.toml`. */

@@ -85,18 +85,22 @@ function drawCharts(series) {
     existing?.plot.destroy();
     if (roles.length === 0) continue;
     const colours = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e"];
-    const plot = new uPlot({
-      width: Math.min(figure.clientWidth || 600, 900),
-      height: 200,
-      series: [
-        {},
-        ...roles.map((role, i) => ({
-          label: role,
-          stroke: colours[i % colours.length],
-          spanGaps: false,
-        })),
-      ],
-    }, data, figure);
+    const plot = new uPlot(
+      {
+        width: Math.min(figure.clientWidth || 600, 900),
+        height: 200,
+        series: [
+          {},
+          ...roles.map((role, i) => ({
+            label: role,
+            stroke: colours[i % colours.length],
+            spanGaps: false,
+          })),
+        ],
+      },
+      data,
+      figure,
+    );
     charts.set(key, { plot, roles });
   }
 }
