@@ -85,6 +85,7 @@ export const FIGURES: readonly Figure[] = [
       "wgsync_ldap_events_total",
       "wgsync_event_published_total",
       "wgsync_remctl_runs_total",
+      "wgsync_web_events_total",
     ]),
   },
   {

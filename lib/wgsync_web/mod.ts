@@ -7,7 +7,7 @@
  *
  * @module
  */
-import { Gauge } from "prom-client";
+import { Counter, Gauge } from "prom-client";
 import type { z } from "zod";
 import type { awsSchema, webSchema } from "../config/schema.ts";
 import {
@@ -90,6 +90,12 @@ export async function runWeb(options: RunWebOptions): Promise<void> {
         this.set(live.size);
       },
     });
+    const received = new Counter({
+      name: "wgsync_web_events_total",
+      help: "Events received on the site's own queue.",
+      registers: [registry],
+    });
+    live.subscribe(() => received.inc());
     const [hostname, port] = splitListen(web.listen);
     const server = Deno.serve({
       hostname,

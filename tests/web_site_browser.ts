@@ -1,0 +1,662 @@
+/**
+ * wgsync-web end to end in a real Chromium (playwright-core, /usr/bin/chromium)
+ * against the real stack (moto: stems table, FIFO topic, the site's own queue
+ * subscribed with raw delivery, target queues with dead-letter queues; slapd
+ * via wgsync-ldap's store), with the role's log read back from a real
+ * journald (the role runs in journald's mount namespace).
+ *
+ * Until wgsync-event exists, the test publishes on the real SNS topic what
+ * wgsync-event would (same group id, dedup id and attributes); the browser
+ * stands where the reverse proxy is (it connects from 127.0.0.1, a trusted
+ * proxy in the stack's config, and sends the admin header itself).
+ *
+ * Screenshots of every page are written to a temporary directory whose path
+ * is printed.
+ *
+ * Run by `web_site_test.ts` in a child `deno test --allow-all`:
+ * playwright-core reads `/proc/sys/fs/binfmt_misc/WSLInterop` when it loads,
+ * which Deno grants only with --allow-all (the stack runs that way too). The
+ * role under test still runs with exactly its own permissions.
+ *
+ * @module
+ */
+import assert from "node:assert/strict";
+import http from "node:http";
+import { fileURLToPath } from "node:url";
+import {
+  DynamoDBClient,
+  GetItemCommand,
+  PutItemCommand,
+} from "@aws-sdk/client-dynamodb";
+import { PublishCommand, SNSClient } from "@aws-sdk/client-sns";
+import {
+  ReceiveMessageCommand,
+  SendMessageCommand,
+  SQSClient,
+} from "@aws-sdk/client-sqs";
+// @ts-types="../lib/wgsync_web/prometheus_types.d.ts"
+import parsePrometheusTextFormat from "parse-prometheus-text-format";
+import { type Browser, chromium, type Page } from "playwright-core";
+import { parse } from "smol-toml";
+import { Directory } from "../lib/wgsync_web/directory.ts";
+import { fieldText, Journald } from "./helpers/journald.ts";
+import { groupLdif, ldapUtil } from "./helpers/ldap_admin.ts";
+import {
+  directoryMemberships,
+  RoleProcess,
+  until,
+} from "./helpers/ldap_role.ts";
+import { getStack, type StackInfo } from "./helpers/stack.ts";
+import { WebRole } from "./helpers/web_role.ts";
+
+const CHROMIUM_FLAGS = [
+  "--headless",
+  "--no-sandbox",
+  "--disable-gpu",
+  "--disable-background-networking",
+  "--disable-component-update",
+  "--disable-sync",
+];
+const ADMIN = "local-admin";
+const HOSTILE = "research-computing:<script>alert(1)</script>";
+
+interface WebConfig {
+  listen: string;
+  roles: { name: string; url: string }[];
+  stems_table: string;
+  ldap_store: string;
+}
+
+function awsConfig(stack: StackInfo) {
+  return {
+    endpoint: stack.aws.endpoint,
+    region: stack.aws.region,
+    credentials: {
+      accessKeyId: stack.aws.accessKeyId,
+      secretAccessKey: stack.aws.secretAccessKey,
+    },
+  };
+}
+
+/** Publishes an event as wgsync-event would; returns its id. */
+async function publish(
+  sns: SNSClient,
+  stack: StackInfo,
+  event: { type: string; workgroup: string; uid?: string },
+): Promise<string> {
+  const id = crypto.randomUUID().replaceAll("-", "").padEnd(64, "0");
+  const stem = event.workgroup.slice(0, event.workgroup.indexOf(":"));
+  const body = {
+    v: 1,
+    id,
+    type: event.type,
+    workgroup: event.workgroup,
+    stem,
+    ...(event.uid
+      ? {
+        member: {
+          dn: `uid=${event.uid},ou=people`,
+          id: event.uid,
+          uid: event.uid,
+        },
+      }
+      : {}),
+    csn: "20261201000000.000000Z#000000#000#000000",
+    seq: 1,
+    observedAt: new Date().toISOString(),
+  };
+  const attribute = (value: string) => ({
+    DataType: "String",
+    StringValue: value,
+  });
+  await sns.send(
+    new PublishCommand({
+      TopicArn: stack.aws.topicArn,
+      Message: JSON.stringify(body),
+      MessageGroupId: event.workgroup,
+      MessageDeduplicationId: id,
+      MessageAttributes: {
+        type: attribute(event.type),
+        stem: attribute(stem),
+        workgroup: attribute(event.workgroup),
+      },
+    }),
+  );
+  return id;
+}
+
+/** A POST from Deno (not the browser), from `localAddress` when given. */
+function post(
+  url: string,
+  form: Record<string, string>,
+  options: { headers?: Record<string, string>; localAddress?: string } = {},
+): Promise<{ status: number; body: string }> {
+  const target = new URL(url);
+  const body = new URLSearchParams(form).toString();
+  return request(target, "POST", body, options);
+}
+
+function request(
+  target: URL,
+  method: string,
+  body: string,
+  options: { headers?: Record<string, string>; localAddress?: string },
+): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = http.request({
+      host: target.hostname,
+      port: target.port,
+      path: target.pathname + target.search,
+      method,
+      localAddress: options.localAddress,
+      headers: {
+        "content-type": "application/x-www-form-urlencoded",
+        ...options.headers,
+      },
+    }, (res) => {
+      let text = "";
+      res.setEncoding("utf8");
+      res.on("data", (chunk) => text += chunk);
+      res.on("end", () => resolve({ status: res.statusCode ?? 0, body: text }));
+    });
+    req.on("error", reject);
+    req.end(body);
+  });
+}
+
+async function stemEnabled(
+  dynamo: DynamoDBClient,
+  table: string,
+  stem: string,
+): Promise<boolean | undefined> {
+  const item = await dynamo.send(
+    new GetItemCommand({ TableName: table, Key: { stem: { S: stem } } }),
+  );
+  return item.Item?.enabled?.BOOL;
+}
+
+Deno.test({
+  name:
+    "wgsync-web in Chromium shows live data, changes only for admins, and logs who changed what",
+  sanitizeOps: false,
+  sanitizeResources: false,
+}, async (t) => {
+  const stack = await getStack();
+  const web = (parse(await Deno.readTextFile(stack.config)) as unknown as {
+    web: WebConfig;
+  }).web;
+  const base = `http://${web.listen}`;
+  const artifacts = await Deno.makeTempDir({
+    prefix: "wgsync-web-screenshots-",
+  });
+  console.error(`web: screenshots in ${artifacts}`);
+  const dynamo = new DynamoDBClient(awsConfig(stack));
+  const sns = new SNSClient(awsConfig(stack));
+  const sqs = new SQSClient(awsConfig(stack));
+  await using journald = await Journald.start();
+  const ldap = RoleProcess.start(stack, {
+    dir: stack.dir,
+    config: stack.config,
+    keyFile: "",
+    socket: "",
+    dataDir: `${stack.dir}/data/ldap`,
+  }, { args: ["--stdout"] });
+  const role = await WebRole.start(journald, {
+    config: stack.config,
+    stackDir: stack.dir,
+  });
+  let browser: Browser | undefined;
+  try {
+    browser = await chromium.launch({
+      executablePath: "/usr/bin/chromium",
+      args: CHROMIUM_FLAGS,
+    });
+    const admin = await browser.newContext({
+      extraHTTPHeaders: { "X-Remote-User": ADMIN },
+    });
+    const reader = await browser.newContext();
+    const dialogs: string[] = [];
+    const open = async (context: typeof admin, path: string): Promise<Page> => {
+      const page = await context.newPage();
+      page.on("dialog", (dialog) => {
+        dialogs.push(dialog.message());
+        dialog.dismiss();
+      });
+      await page.goto(`${base}${path}`);
+      return page;
+    };
+    const directory = new Directory(web.ldap_store);
+    await until(
+      () => {
+        try {
+          return directory.members("uit:helpdesk") !== undefined;
+        } catch {
+          return false;
+        }
+      },
+      "wgsync-ldap's first refresh into its store",
+      60_000,
+    );
+
+    await t.step(
+      "every answer carries the security headers; no inline script",
+      async () => {
+        const response = await fetch(`${base}/`);
+        await response.body?.cancel();
+        const csp = response.headers.get("content-security-policy") ?? "";
+        assert.match(csp, /script-src 'self'(;|$)/);
+        assert.match(csp, /frame-ancestors 'none'/);
+        assert.doesNotMatch(csp, /unsafe-inline|unsafe-eval/);
+        assert.equal(response.headers.get("x-content-type-options"), "nosniff");
+        assert.equal(response.headers.get("referrer-policy"), "same-origin");
+        const page = await open(reader, "/");
+        assert.equal(await page.locator("script:not([src])").count(), 0);
+        await page.close();
+      },
+    );
+
+    await t.step(
+      "uPlot is served from the npm package's own file",
+      async () => {
+        const served = await (await fetch(`${base}/static/uPlot.iife.min.js`))
+          .text();
+        const own = await Deno.readTextFile(
+          fileURLToPath(import.meta.resolve("uplot/dist/uPlot.iife.min.js")),
+        );
+        assert.equal(served, own);
+      },
+    );
+
+    await t.step(
+      "overview: each role's state as its /healthz answers, and a chart",
+      async () => {
+        const page = await open(reader, "/");
+        for (const { name, url } of web.roles) {
+          const answers = await fetch(`${url}/healthz`).then(async (r) => {
+            await r.body?.cancel();
+            return r.status === 200;
+          }).catch(() => false);
+          const state = page.locator(
+            `tr[data-role="${name}"] [data-cell="state"]`,
+          );
+          await state.filter({
+            hasText: answers ? "up, healthy" : "down since",
+          })
+            .waitFor();
+        }
+        await publish(sns, stack, {
+          type: "member.added",
+          workgroup: "uit:helpdesk",
+          uid: "chart",
+        });
+        await page.locator('figure[data-figure="events_per_minute"] .uplot')
+          .waitFor();
+        await page.screenshot({
+          path: `${artifacts}/overview.png`,
+          fullPage: true,
+        });
+        await page.close();
+      },
+    );
+
+    await t.step(
+      "every role's /metrics parses with the Prometheus text-format parser",
+      async () => {
+        let answered = 0;
+        for (const { name, url } of web.roles) {
+          const response = await fetch(`${url}/metrics`).catch(() => undefined);
+          if (response === undefined) {
+            console.error(
+              `web: role ${name} is not running here; its /metrics not checked`,
+            );
+            continue;
+          }
+          answered++;
+          const families = parsePrometheusTextFormat(await response.text()) as {
+            name: string;
+            metrics: { labels?: Record<string, string> }[];
+          }[];
+          const info = families.find((f) => f.name === "wgsync_role_info");
+          assert.deepEqual(info?.metrics.map((m) => m.labels), [{
+            role: name,
+          }]);
+        }
+        assert.ok(answered >= 1, "at least wgsync-web's own /metrics answered");
+      },
+    );
+
+    await t.step(
+      "a new event appears on the live page without a reload",
+      async () => {
+        const page = await open(reader, "/events");
+        await page.evaluate(() =>
+          (globalThis as { marker?: number }).marker = 1
+        );
+        await page.locator('body[data-live="open"]').waitFor();
+        const id = await publish(sns, stack, {
+          type: "member.added",
+          workgroup: "uit:network-ops",
+          uid: "live-check",
+        });
+        const row = page.locator(`#events tr[data-id="${id}"]`);
+        await row.waitFor();
+        assert.match(
+          await row.innerText(),
+          /member\.added\s+uit:network-ops\s+live-check/,
+        );
+        assert.equal(
+          await page.evaluate(() => (globalThis as { marker?: number }).marker),
+          1,
+        );
+        await page.screenshot({
+          path: `${artifacts}/events.png`,
+          fullPage: true,
+        });
+        await page.close();
+      },
+    );
+
+    await t.step("the live list filters by stem", async () => {
+      const all = await open(reader, "/events");
+      const filtered = await open(reader, "/events?stem=research-computing");
+      for (const page of [all, filtered]) {
+        await page.locator('body[data-live="open"]').waitFor();
+      }
+      const other = await publish(sns, stack, {
+        type: "member.removed",
+        workgroup: "uit:identity",
+        uid: "f1",
+      });
+      const wanted = await publish(sns, stack, {
+        type: "member.removed",
+        workgroup: "research-computing:hpc",
+        uid: "f2",
+      });
+      await all.locator(`tr[data-id="${other}"]`).waitFor();
+      await all.locator(`tr[data-id="${wanted}"]`).waitFor();
+      await filtered.locator(`tr[data-id="${wanted}"]`).waitFor();
+      assert.equal(await filtered.locator(`tr[data-id="${other}"]`).count(), 0);
+      await all.close();
+      await filtered.close();
+    });
+
+    await t.step(
+      "stems: an admin disables a stem; DynamoDB changes and the journal records who",
+      async () => {
+        const stem = "web-test-stem";
+        await dynamo.send(
+          new PutItemCommand({
+            TableName: web.stems_table,
+            Item: {
+              stem: { S: stem },
+              enabled: { BOOL: true },
+              discoveredAt: { S: "2026-12-01T00:00:00.000Z" },
+              firstWorkgroup: { S: `${stem}:first` },
+            },
+          }),
+        );
+        const page = await open(admin, `/stems?q=${stem}`);
+        const row = page.locator(`tr[data-stem="${stem}"]`);
+        assert.match(
+          await row.innerText(),
+          /web-test-stem\s+2026-12-01T00:00:00.000Z\s+web-test-stem:first\s+yes/,
+        );
+        await page.screenshot({
+          path: `${artifacts}/stems.png`,
+          fullPage: true,
+        });
+        await row.locator("button.toggle").click();
+        await page.locator(".result").waitFor();
+        assert.equal(await stemEnabled(dynamo, web.stems_table, stem), false);
+        let entry;
+        for (let i = 0; i < 50 && entry === undefined; i++) {
+          const entries = await journald.entries([
+            "SYSLOG_IDENTIFIER=wgsync-web",
+          ]);
+          entry = entries.find((e) => fieldText(e, "WGSYNC_STEM") === stem);
+          if (entry === undefined) await new Promise((r) => setTimeout(r, 100));
+        }
+        assert.ok(entry, "a journal entry for the change");
+        assert.deepEqual(
+          [
+            "WGSYNC_USER",
+            "WGSYNC_FIELD",
+            "WGSYNC_OLD_VALUE",
+            "WGSYNC_NEW_VALUE",
+          ]
+            .map((name) => fieldText(entry!, name)),
+          [ADMIN, "enabled", "true", "false"],
+        );
+        await page.close();
+      },
+    );
+
+    await t.step(
+      "a reader sees no controls; forged and token-less POSTs are refused",
+      async () => {
+        const stem = "web-test-stem";
+        for (
+          const path of [
+            "/stems",
+            "/dead-letters",
+            "/workgroup?name=uit:helpdesk",
+          ]
+        ) {
+          const page = await open(reader, path);
+          assert.equal(await page.locator("#reader").innerText(), "read-only");
+          assert.equal(
+            await page.locator('form[method="post"]').count(),
+            0,
+            path,
+          );
+          assert.equal(
+            await page.locator("button, input[type=checkbox]").filter({
+              hasNotText: "Search",
+            }).filter({ hasNotText: "Filter" }).count(),
+            0,
+            path,
+          );
+          await page.close();
+        }
+        const adminPage = await open(admin, "/stems");
+        const token = await adminPage.locator('input[name="_csrf"]').first()
+          .getAttribute("value");
+        await adminPage.close();
+        assert.ok(token);
+        const change = { stem, enabled: "true" };
+        const refused = [
+          await post(`${base}/stems/enabled`, { ...change, _csrf: token }),
+          await post(`${base}/stems/enabled`, change, {
+            headers: { "X-Remote-User": ADMIN },
+          }),
+          await post(`${base}/stems/enabled`, {
+            ...change,
+            _csrf: "x".repeat(token.length),
+          }, { headers: { "X-Remote-User": ADMIN } }),
+          await post(`${base}/stems/enabled`, { ...change, _csrf: token }, {
+            headers: { "X-Remote-User": "mallory" },
+          }),
+          await post(`${base}/stems/enabled`, { ...change, _csrf: token }, {
+            headers: { "X-Remote-User": ADMIN },
+            localAddress: "127.0.0.2",
+          }),
+        ];
+        assert.deepEqual(refused.map((r) => r.status), [
+          403,
+          403,
+          403,
+          403,
+          403,
+        ]);
+        assert.equal(await stemEnabled(dynamo, web.stems_table, stem), false);
+        const fromElsewhere = await request(
+          new URL(`${base}/stems`),
+          "GET",
+          "",
+          {
+            headers: { "X-Remote-User": ADMIN },
+            localAddress: "127.0.0.2",
+          },
+        );
+        assert.match(fromElsewhere.body, /id="reader">read-only</);
+        const accepted = await post(`${base}/stems/enabled`, {
+          ...change,
+          _csrf: token,
+        }, { headers: { "X-Remote-User": ADMIN } });
+        assert.equal(accepted.status, 200);
+        assert.equal(await stemEnabled(dynamo, web.stems_table, stem), true);
+      },
+    );
+
+    await t.step(
+      "workgroup page: members from wgsync-ldap's store as the directory has them",
+      async () => {
+        const page = await open(reader, "/workgroup?name=uit:helpdesk");
+        const shown = await page.locator("#members tbody tr td:nth-child(2)")
+          .allInnerTexts();
+        const memberships = await directoryMemberships(
+          stack,
+          stack.ldap.workgroupBase,
+        );
+        assert.deepEqual(
+          new Set(shown.map((dn) => dn.toLowerCase())),
+          memberships.get("uit:helpdesk"),
+        );
+        await page.screenshot({
+          path: `${artifacts}/workgroup.png`,
+          fullPage: true,
+        });
+        await page.close();
+      },
+    );
+
+    await t.step(
+      "a workgroup named <script>… renders as text everywhere",
+      async () => {
+        const dn =
+          `cn=research-computing:\\3Cscript\\3Ealert(1)\\3C/script\\3E,${stack.ldap.workgroupBase}`;
+        await ldapUtil(
+          stack,
+          "ldapadd",
+          groupLdif(dn, HOSTILE, [`uid=alice,${stack.ldap.peopleBase}`]),
+        );
+        await until(
+          () => directory.members(HOSTILE) !== undefined,
+          "the hostile workgroup in the store",
+          30_000,
+        );
+        const id = await publish(sns, stack, {
+          type: "workgroup.created",
+          workgroup: HOSTILE,
+        });
+        const list = await open(reader, "/workgroups?q=script");
+        await list.getByRole("link", { name: HOSTILE }).click();
+        await list.locator("h1").filter({ hasText: HOSTILE }).waitFor();
+        assert.equal(
+          await list.locator("h1").innerText(),
+          `Workgroup ${HOSTILE}`,
+        );
+        await list.locator(`tr[data-id="${id}"]`).waitFor();
+        const events = await open(reader, "/events");
+        assert.equal(
+          await events.locator(`tr[data-id="${id}"] a`).innerText(),
+          HOSTILE,
+        );
+        assert.equal(await events.locator("script:not([src])").count(), 0);
+        assert.deepEqual(dialogs, []);
+        await list.screenshot({
+          path: `${artifacts}/hostile-workgroup.png`,
+          fullPage: true,
+        });
+        await list.close();
+        await events.close();
+      },
+    );
+
+    await t.step(
+      "dead letters: shown with reason and receive count; redrive and delete selected",
+      async () => {
+        const target = stack.aws.queues[0];
+        const send = (group: string, body: string) =>
+          sqs.send(
+            new SendMessageCommand({
+              QueueUrl: target.dlqUrl,
+              MessageBody: body,
+              MessageGroupId: group,
+              MessageDeduplicationId: crypto.randomUUID(),
+              MessageAttributes: {
+                reason: {
+                  DataType: "String",
+                  StringValue: "the command exited 3",
+                },
+                workgroup: { DataType: "String", StringValue: group },
+              },
+            }),
+          );
+        const redriven = await send(
+          "research-computing:hpc",
+          '{"v":1,"id":"redrive-me"}',
+        );
+        const doomed = await send(
+          "research-computing:gpu",
+          '{"v":1,"id":"delete-me"}',
+        );
+        const page = await open(admin, "/dead-letters");
+        const row = page.locator(`tr[data-message="${redriven.MessageId}"]`);
+        assert.match(
+          await row.innerText(),
+          /research-computing:hpc\s+the command exited 3\s+1\s/,
+        );
+        await page.screenshot({
+          path: `${artifacts}/dead-letters.png`,
+          fullPage: true,
+        });
+        await row.locator("input[type=checkbox]").check();
+        await page.getByRole("button", { name: "Redrive selected" }).click();
+        await page.locator(".result").filter({
+          hasText: "Redrove 1 dead letter",
+        }).waitFor();
+        const moved = await sqs.send(
+          new ReceiveMessageCommand({
+            QueueUrl: target.url,
+            MaxNumberOfMessages: 10,
+            WaitTimeSeconds: 2,
+            MessageSystemAttributeNames: ["MessageGroupId"],
+          }),
+        );
+        // The target's queue also holds the events published above.
+        assert.deepEqual(
+          moved.Messages?.filter((m) => m.Body?.includes('"redrive-me"'))
+            .map((m) => [m.Body, m.Attributes?.MessageGroupId]),
+          [['{"v":1,"id":"redrive-me"}', "research-computing:hpc"]],
+        );
+        await page.goto(`${base}/dead-letters`);
+        await page.locator(
+          `tr[data-message="${doomed.MessageId}"] input[type=checkbox]`,
+        ).check();
+        await page.getByRole("button", { name: "Delete selected" }).click();
+        await page.locator(".result").filter({ hasText: "Deleted 1 of 1" })
+          .waitFor();
+        const left = await sqs.send(
+          new ReceiveMessageCommand({
+            QueueUrl: target.dlqUrl,
+            WaitTimeSeconds: 0,
+          }),
+        );
+        assert.deepEqual(left.Messages ?? [], []);
+        await page.close();
+      },
+    );
+  } finally {
+    await browser?.close();
+    const code = await role.stop();
+    await ldap.stop();
+    dynamo.destroy();
+    sns.destroy();
+    sqs.destroy();
+    await t.step("SIGTERM stops the site cleanly", () => {
+      assert.equal(code, 0, role.stderr);
+      assert.ok(role.notify.messages.some((m) => m.includes("STOPPING=1")));
+    });
+  }
+});
