@@ -7,7 +7,9 @@
  *
  * Self time of a node is its sample count times the mean sampling interval;
  * `--from`/`--until` keep the samples in that window (ms since the profile
- * started); `--mark NAME` prints when NAME was first sampled.
+ * started); `--mark NAME` prints when NAME was first sampled; `--callers
+ * NAME,...` splits those functions' self time by their callers (for native
+ * functions such as node:sqlite's `run` and `get`).
  * `(idle)` is time the thread waited in the event loop, `(program)` native
  * work outside JavaScript (I/O, SQLite through node:sqlite, FFI calls made
  * from the runtime), `(garbage collector)` the GC.
@@ -68,6 +70,7 @@ if (import.meta.main) {
       from: { type: "string", default: "0" },
       until: { type: "string", default: "Infinity" },
       mark: { type: "string", default: "" },
+      callers: { type: "string", default: "" },
     },
   });
   if (positionals.length !== 1) {
@@ -108,6 +111,8 @@ if (import.meta.main) {
   const byFile = new Map<string, number>();
   const inclusive = new Map<string, number>();
   const focus = values.focus === "" ? [] : values.focus.split(",");
+  const callees = values.callers === "" ? [] : values.callers.split(",");
+  const callers = new Map<string, number>();
   for (const [id, ms] of selfMs) {
     const node = byId.get(id)!;
     const name = frameName(node);
@@ -116,6 +121,13 @@ if (import.meta.main) {
       ? node.callFrame.functionName
       : shortUrl(node.callFrame.url);
     byFile.set(file, (byFile.get(file) ?? 0) + ms);
+    if (callees.includes(node.callFrame.functionName)) {
+      const up = parent.get(id);
+      const label = `${name} ← ${
+        up === undefined ? "-" : frameName(byId.get(up)!)
+      }`;
+      callers.set(label, (callers.get(label) ?? 0) + ms);
+    }
     // Inclusive time of focused functions: count each sample once per name on its stack.
     const seen = new Set<string>();
     for (
@@ -140,6 +152,10 @@ if (import.meta.main) {
   table(sorted(byFunction), total, top);
   console.log("\nself time by file:");
   table(sorted(byFile), total, top);
+  if (callees.length > 0) {
+    console.log("\nself time by caller:");
+    table(sorted(callers), total, top);
+  }
   if (focus.length > 0) {
     console.log("\ninclusive time:");
     table(sorted(inclusive), total, top);
