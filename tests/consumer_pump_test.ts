@@ -9,6 +9,7 @@ import {
 } from "../lib/channel/mod.ts";
 import {
   OutboxPump,
+  type OutboxPumpOptions,
   type Store,
   WorkgroupApplier,
 } from "../lib/wgsync_ldap/mod.ts";
@@ -36,7 +37,7 @@ async function wire(
     keyFile: key.path,
     handler,
   });
-  const connect = async () => {
+  const connect = async (options: OutboxPumpOptions = {}) => {
     // deno-lint-ignore prefer-const
     let pump: OutboxPump;
     const client = await ChannelClient.open({
@@ -45,7 +46,7 @@ async function wire(
       connections: 2,
       onAck: (id) => pump.ack(id),
     });
-    pump = new OutboxPump(store, client, { ackDelayMs: 5 });
+    pump = new OutboxPump(store, client, { ackDelayMs: 5, ...options });
     const abort = new AbortController();
     const running = pump.run(abort.signal);
     return {
@@ -107,6 +108,43 @@ Deno.test("the pump sends committed events in outbox order and deletes a row onl
       gate = Promise.resolve();
     } finally {
       await stop();
+      await server.close();
+    }
+  });
+});
+
+Deno.test("a held pump sends nothing of what a refresh commits until released, then everything in order", async () => {
+  await withStore(async (store, dir) => {
+    const received: WorkgroupEvent[] = [];
+    const { server, connect } = await wire(store, dir, (event) => {
+      received.push(event.body as WorkgroupEvent);
+      return Promise.resolve();
+    });
+    let held = true;
+    const link = await connect({ hold: () => held, holdPollMs: 5 });
+    try {
+      // One entry per transaction: each is committed as it is applied.
+      const applier = new WorkgroupApplier(store, { refreshBatchSize: 1 });
+      applier.beginSearch();
+      for (let i = 1; i <= 3; i++) {
+        applier.apply(group("add", i, `s:g${i}`, [person(`u${i}`)], i));
+      }
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      assert.equal(received.length, 0, "nothing sent while held");
+      assert.equal(store.outboxDepth(), 3, "the events wait in the outbox");
+      held = false;
+      await until(() => store.outboxDepth() === 0, "an empty outbox");
+      assert.deepEqual(
+        received.map((e) => `${e.type} ${e.workgroup}`),
+        [
+          "workgroup.created s:g1",
+          "workgroup.created s:g2",
+          "workgroup.created s:g3",
+        ],
+      );
+      applier.apply(refreshEnd("present", 3));
+    } finally {
+      await link.stop();
       await server.close();
     }
   });

@@ -81,6 +81,13 @@ export class ConsumerError extends Error {
  * keep-alive until it is done.
  */
 const BREATHE_MS = 20;
+/**
+ * The pump is held while the workgroup refresh is applying entries (see
+ * OutboxPump's `hold`), unless no sync message came for this long: a refresh
+ * that stalls (the server slow or gone until a reconnect) does not keep the
+ * outbox from being delivered.
+ */
+const HOLD_STALL_MS = 1_000;
 /** How long a stop waits for acknowledgements of events already sent. */
 const DRAIN_MS = 2_000;
 
@@ -138,6 +145,8 @@ class Consumer {
   /** How the provider ended the current refresh: "present" (entries still there) or "delete" (deletions listed). */
   #refreshPhase = "delete";
   #breathed = performance.now();
+  /** When the last sync message (either search) arrived. */
+  #lastMessage = 0;
 
   constructor(store: Store, options: ConsumerOptions) {
     this.#options = options;
@@ -186,6 +195,7 @@ class Consumer {
         this.#pump = new OutboxPump(
           this.#store,
           new StdoutSink({ writer: this.#options.writer, onAck }),
+          { hold: this.#holdPump },
         );
       } else {
         this.#channel = await ChannelClient.open({
@@ -196,7 +206,9 @@ class Consumer {
           maxFrameBytes: channel!.max_frame_bytes,
           onAck,
         });
-        this.#pump = new OutboxPump(this.#store, this.#channel);
+        this.#pump = new OutboxPump(this.#store, this.#channel, {
+          hold: this.#holdPump,
+        });
       }
       const stopped = abortPromise(signal);
       this.#supervision.start();
@@ -220,10 +232,16 @@ class Consumer {
     if (this.#failure !== undefined) throw this.#failure;
   }
 
+  /** True while the workgroup refresh is applying entries and not stalled. */
+  #holdPump = (): boolean =>
+    this.#workgroups.refreshing &&
+    performance.now() - this.#lastMessage < HOLD_STALL_MS;
+
   /** Lets timers and signal handlers run when the loop has kept the thread for {@linkcode BREATHE_MS}. */
   #breathe = async (): Promise<void> => {
     this.#supervision.progress++;
-    if (performance.now() - this.#breathed < BREATHE_MS) return;
+    const now = this.#lastMessage = performance.now();
+    if (now - this.#breathed < BREATHE_MS) return;
     await sleep(0);
     this.#breathed = performance.now();
   };

@@ -4,11 +4,17 @@
  * deleted in small batches (a lost batch only means a re-send of the same
  * ids after a crash).
  *
+ * The pump can be held (`hold`): the consumer holds it while a refresh is
+ * applying entries, as both run on one thread and a first refresh of
+ * 100,000 workgroups took 1.7 times the CPU with the pump sending its events
+ * alongside. The held events are committed in the outbox all the same; the
+ * pump sends them once the hold is released.
+ *
  * @module
  */
 
 import type { Store } from "./store/mod.ts";
-import { abortPromise } from "../async.ts";
+import { abortPromise, sleep } from "../async.ts";
 import { optionChecks } from "../options.ts";
 
 const check = optionChecks("create the outbox pump");
@@ -27,6 +33,15 @@ export interface OutboxPumpOptions {
   ackBatch?: number;
   /** Longest delay before acknowledged rows are deleted, in ms. Default 20. */
   ackDelayMs?: number;
+  /**
+   * While this returns true the pump submits nothing more (events already
+   * submitted are still acknowledged); polled every `holdPollMs`.
+   *
+   * @default {() => false}
+   */
+  hold?: () => boolean;
+  /** How often a held pump checks `hold` again, in ms. Default 20. */
+  holdPollMs?: number;
 }
 
 /** Feeds the outbox to an {@linkcode EventSink}; wire the sink's acknowledgements to {@linkcode OutboxPump.ack}. */
@@ -40,6 +55,8 @@ export class OutboxPump {
   #submitted = new Map<string, number[]>();
   #acked: number[] = [];
   #timer: ReturnType<typeof setTimeout> | undefined;
+  #hold: () => boolean;
+  #holdPollMs: number;
 
   /** Validates the options up front. */
   constructor(store: Store, sink: EventSink, options: OutboxPumpOptions = {}) {
@@ -53,6 +70,11 @@ export class OutboxPump {
     this.#ackDelayMs = check.positiveInteger(
       "ackDelayMs",
       options.ackDelayMs ?? 20,
+    );
+    this.#hold = options.hold ?? (() => false);
+    this.#holdPollMs = check.positiveInteger(
+      "holdPollMs",
+      options.holdPollMs ?? 20,
     );
   }
 
@@ -94,6 +116,10 @@ export class OutboxPump {
     const aborted = abortPromise(signal);
     try {
       while (!signal.aborted && !this.#store.closed) {
+        if (this.#hold()) {
+          await sleep(this.#holdPollMs, { signal });
+          continue;
+        }
         const committed = this.#store.committed();
         const rows = this.#store.readOutbox(this.#position, this.#readBatch);
         if (rows.length === 0) {
@@ -102,6 +128,7 @@ export class OutboxPump {
         }
         for (const row of rows) {
           if (signal.aborted) return;
+          if (this.#hold()) break; // Read again from here once released.
           this.#position = row.position;
           const already = this.#submitted.get(row.id);
           if (already !== undefined) {
