@@ -149,10 +149,17 @@ export class FrameWriter {
   #waiters: { resolve: () => void; reject: (error: unknown) => void }[] = [];
   #writing = false;
   #error: unknown;
+  #cork: boolean;
 
-  /** Writes to `sink`. */
-  constructor(sink: ByteSink) {
+  /**
+   * Writes to `sink`. With `cork`, a frame written while the sink is idle
+   * waits for the end of the current task too, so that a burst of frames
+   * goes to the sink in one write (one record, one MAC, when the sink seals).
+   * @default {cork: false}
+   */
+  constructor(sink: ByteSink, options: { cork?: boolean } = {}) {
     this.#sink = sink;
+    this.#cork = options.cork ?? false;
   }
 
   /** Queues an encoded frame; resolves once it was written, rejects when the sink failed. */
@@ -162,12 +169,14 @@ export class FrameWriter {
       this.#queue.push(frame);
       this.#queuedBytes += frame.length;
       this.#waiters.push({ resolve, reject });
-      if (!this.#writing) this.#flush();
+      if (this.#writing) return;
+      this.#writing = true;
+      if (this.#cork) setTimeout(() => this.#flush(), 0);
+      else this.#flush();
     });
   }
 
   async #flush(): Promise<void> {
-    this.#writing = true;
     try {
       while (this.#queue.length > 0) {
         const frames = this.#queue;
