@@ -10,7 +10,8 @@ import {
   type IncomingEvent,
 } from "../lib/channel/mod.ts";
 import { channelSchema } from "../lib/config/sections/channel.ts";
-import { event, withDir, within, writeKey } from "./helpers/channel.ts";
+import { captureLogs, text } from "./helpers/consumer.ts";
+import { event, until, withDir, within, writeKey } from "./helpers/channel.ts";
 
 interface Member {
   dn: string;
@@ -110,5 +111,56 @@ Deno.test("a 200,000-member workgroup.created event travels end to end with the 
       await client.close();
       await server.close();
     }
+  });
+});
+
+Deno.test("an event above the server's limit is held by the client with a line naming it and both sizes; its workgroup's later events wait behind it", async () => {
+  await captureLogs(async (logs) => {
+    await withDir(async (dir) => {
+      const key = await writeKey(dir);
+      const path = `${dir}/event.sock`;
+      const handled: string[] = [];
+      const server = await ChannelServer.listen({
+        address: { transport: "unix", path },
+        keyFile: key.path,
+        maxEventBytes: 4096,
+        handler: (e) => {
+          handled.push(e.id);
+          return Promise.resolve();
+        },
+      });
+      const client = await ChannelClient.open({
+        address: { transport: "unix", path },
+        keyFile: key.path,
+        connections: 1,
+        reconnect: { minDelay: 10, maxDelay: 50 },
+      });
+      try {
+        await client.submit(event("s:other", 1));
+        await within(client.drained(), "the first acknowledgement");
+        await client.submit({
+          id: "s:big#1",
+          workgroup: "s:big",
+          body: JSON.stringify({ pad: "z".repeat(5000) }),
+        });
+        await client.submit(event("s:big", 2));
+        await until(
+          () => logs.some((r) => text(r).includes("more than the server")),
+          "the client's line about the event",
+        );
+        const line = logs.map(text).find((l) =>
+          l.includes("more than the server")
+        )!;
+        assert.match(
+          line,
+          /^Channel connection 1 to unix:.*event\.sock is down \(event s:big#1 is 50\d\d bytes, more than the server accepts \(4096 bytes, channel\.max_event_bytes\): raise the limit on both ends\); 2 events await acknowledgement/,
+        );
+        assert.deepEqual(handled, ["s:other#1"]);
+        assert.equal(client.inFlight, 2, "both held, neither lost");
+      } finally {
+        await client.close();
+        await server.close();
+      }
+    });
   });
 });
