@@ -125,8 +125,6 @@ class Slot {
   #writer: FrameWriter | undefined;
   /** The largest event the server accepts (announced in the handshake). */
   #maxEventBytes = Infinity;
-  /** Why this side hung up, if it did (an event the server would refuse). */
-  #hungUpBecause: string | undefined;
   /** Closes the current session's connection (never throws). */
   #hangUp: () => void = () => {};
   #up = false;
@@ -196,17 +194,23 @@ class Slot {
 
   #send(id: string, frame: Uint8Array): void {
     if (this.#writer === undefined) return;
-    const hangUp = this.#hangUp;
     if (frame.length - 4 > this.#maxEventBytes) {
-      // Held, not lost and not skipped (later events of its workgroup must
-      // not overtake it): the connection retries with backoff until the
-      // server's limit is raised.
-      this.#hungUpBecause = `event ${id} is ${
-        frame.length - 4
-      } bytes, more than the server accepts (${this.#maxEventBytes} bytes, channel.max_event_bytes): raise the limit on both ends`;
-      hangUp();
+      // Held, not lost and not skipped: this session sends nothing more (so
+      // later events cannot overtake it) but still takes the
+      // acknowledgements of what it sent before.
+      this.#writer = undefined;
+      logger.error(
+        "Channel {connection} holds event {eventId} of {bytes} bytes as the server accepts at most {limit} bytes (channel.max_event_bytes); it and the events after it on this connection wait until the limit is raised on both ends",
+        {
+          connection: this.#describe(),
+          eventId: id,
+          bytes: frame.length - 4,
+          limit: this.#maxEventBytes,
+        },
+      );
       return;
     }
+    const hangUp = this.#hangUp;
     // A failed write breaks this session's connection (and only this one's,
     // even if the failure is reported after a reconnect); the read loop
     // notices and reconnects. The connection may already be closed.
@@ -224,7 +228,6 @@ class Slot {
     let attempt = 0;
     while (!signal.aborted) {
       let reason: string | undefined;
-      this.#hungUpBecause = undefined;
       try {
         await this.#session(() => {
           attempt = 0;
@@ -236,7 +239,6 @@ class Slot {
         }
       }
       if (signal.aborted) break;
-      reason = this.#hungUpBecause ?? reason;
       attempt++;
       const delay = backoffDelay(this.#settings.backoff, attempt);
       logger.warn(
