@@ -13,6 +13,7 @@
  * @module
  */
 import { parseArgs } from "node:util";
+import { parse as parseToml } from "smol-toml";
 import { ROLE_PERMISSIONS, type RoleName } from "../lib/permissions.ts";
 import { roleCommand, type RoleCommandOptions } from "./launch.ts";
 import { ldapUtil } from "./stack/ldap_admin.ts";
@@ -57,6 +58,16 @@ console.log(
 );
 console.log(`  AWS (moto) ${stack.aws.endpoint}`);
 console.log(`  config     ${stack.config}`);
+const site = (parseToml(await Deno.readTextFile(stack.config)) as {
+  web?: { listen: string; admin_header: string; admins: string[] };
+}).web;
+if (site !== undefined) {
+  console.log(
+    `  web site   http://${site.listen}/ (read-only; changes with the header "${site.admin_header}: ${
+      site.admins[0]
+    }", as the reverse proxy would send it)`,
+  );
+}
 
 /**
  * The flags each role runs with here; the configuration is checked with the

@@ -24,6 +24,11 @@ export interface MetricFamily {
   }[];
 }
 
+/** A metric name of the text format. */
+const METRIC_NAME = /^[a-zA-Z_:][a-zA-Z0-9_:]*$/;
+/** A sample value of the text format (Go's ParseFloat forms). */
+const SAMPLE_VALUE = /^([+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?|[+-]?Inf|NaN)$/;
+
 /** Totals of one family. */
 export interface FamilyTotals {
   type: MetricFamily["type"];
@@ -50,19 +55,41 @@ export class MetricsFormatError extends Error {
 export function parseMetrics(text: string, source: string): MetricFamily[] {
   let families: MetricFamily[];
   try {
-    families = parsePrometheusTextFormat(text) as MetricFamily[];
+    // The parser drops a last line without its line feed.
+    const lines = text.endsWith("\n") ? text : `${text}\n`;
+    families = parsePrometheusTextFormat(lines) as MetricFamily[];
   } catch (error) {
     throw new MetricsFormatError(
       `Cannot read the metrics as they are not in the Prometheus text format: source is "${source}"`,
       { cause: error },
     );
   }
-  // The parser skips lines it cannot read: a body with text but no family
-  // (an HTML error page, say) is not a metrics answer.
+  // The parser is lenient (it skips some lines and takes any word for a
+  // name or a value): a body with text but no family, or a family whose name
+  // or values are not the format's (an HTML error page, say), is refused.
   if (families.length === 0 && text.trim() !== "") {
     throw new MetricsFormatError(
       `Cannot read the metrics as no line is in the Prometheus text format: source is "${source}"`,
     );
+  }
+  for (const family of families) {
+    const bad = !METRIC_NAME.test(family.name) ||
+      family.metrics.some((sample) =>
+        [
+          sample.value,
+          sample.sum,
+          sample.count,
+          ...Object.values(sample.buckets ?? {}),
+          ...Object.values(sample.quantiles ?? {}),
+        ].some((value) => value !== undefined && !SAMPLE_VALUE.test(value))
+      );
+    if (bad) {
+      throw new MetricsFormatError(
+        `Cannot read the metrics as a sample is not in the Prometheus text format: source is "${source}", metric is ${
+          JSON.stringify(family.name.slice(0, 80))
+        }`,
+      );
+    }
   }
   return families;
 }
