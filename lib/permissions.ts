@@ -92,6 +92,21 @@ export const ROLE_PERMISSIONS = {
     ffi: false,
     sys: ["osRelease"],
   },
+  /**
+   * wgsync-remctl. Net is unscoped: SQS, S3 and the remctl servers come from
+   * the configuration. FFI is MIT GSSAPI (it reads the k5start ccache in
+   * /run/wgsync-remctl and KRB5_CONFIG itself). The AWS SDK needs all of the
+   * environment and the OS release.
+   */
+  remctl: {
+    read: ["/etc/wgsync", "/run/wgsync-remctl"],
+    write: ["/run/systemd"],
+    net: true,
+    env: true,
+    run: [],
+    ffi: true,
+    sys: ["osRelease"],
+  },
 } as const satisfies Record<string, RolePermissions>;
 
 /** The name of a role module in `roles/`. */

@@ -251,13 +251,15 @@ Deno.test("the demo remctl command runs with the remctl principal's ticket and l
     stack.remctl.command,
     stack.remctl.subcommand,
   ];
-  const ok = await run([...remctl, token, "Équipe 研究"], env);
+  const ok = await run([...remctl, token, "Équipe 研究", "on stdin"], env);
   assert.equal(ok.code, 0, ok.stderr);
   const calls = (await Deno.readTextFile(stack.remctl.callsFile)).trim()
     .split("\n").map((line) => JSON.parse(line));
   const call = calls.find((c) => c.argv.includes(token));
   assert.ok(call, `no call with ${token} in ${stack.remctl.callsFile}`);
   assert.deepEqual(call.argv, [stack.remctl.subcommand, token, "Équipe 研究"]);
+  // stdin=last: the last argument reaches the backend on standard input.
+  assert.equal(call.stdin, "on stdin");
   assert.equal(call.principal, stack.principals.remctlClient);
 
   await Deno.writeTextFile(stack.remctl.exitCodeFile, "3");
@@ -563,10 +565,9 @@ Deno.test("the stack's wgsync.toml passes loadConfig for every role and points a
   assert.equal(config.aws?.endpoint, stack.aws.endpoint);
   assert.equal(config.event?.topic_arn, stack.aws.topicArn);
   assert.deepEqual(
-    config.remctl?.queue_urls,
-    stack.aws.queues.map((q) => q.url),
+    config.remctl?.targets.map((t) => [t.queue_url, t.port]),
+    stack.aws.queues.map((q) => [q.url, stack.remctl.port]),
   );
-  assert.equal(config.remctl?.port, stack.remctl.port);
   const credentials = await Deno.readTextFile(config.aws!.credentials_file!);
   assert.equal(
     credentials.trim(),

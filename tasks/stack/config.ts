@@ -16,6 +16,22 @@ import type { StackInfo } from "./types.ts";
 /** The TOML-level shape of the config (before defaults are applied). */
 type ConfigInput = z.input<typeof configSchema>;
 
+/**
+ * The arguments the demo targets pass after `wgsync demo`: every placeholder,
+ * `{members}` last (remctld hands it to the backend on standard input).
+ */
+export const DEMO_ARGUMENTS = [
+  "{type}",
+  "{workgroup}",
+  "{stem}",
+  "{member.uid}",
+  "{member.id}",
+  "{member.dn}",
+  "{previous}",
+  "{id}",
+  "{members}",
+];
+
 /** Options of {@linkcode writeConfig}. */
 export interface ConfigOptions {
   /** Free port for wgsync-web's listener. */
@@ -97,12 +113,21 @@ export async function writeConfig(
     },
     remctl: {
       metrics_listen: metrics.remctl,
-      queue_urls: info.aws.queues.map((queue) => queue.url),
       ccache: info.ccaches.remctlClient,
-      server: info.remctl.host,
-      port: info.remctl.port,
-      service_principal: info.remctl.service,
-      command: [info.remctl.command, info.remctl.subcommand],
+      concurrency: 8,
+      timeout_seconds: 30,
+      targets: info.aws.queues.map((queue) => ({
+        name: queue.target,
+        queue_url: queue.url,
+        host: info.remctl.host,
+        port: info.remctl.port,
+        principal: info.remctl.service,
+        command: [
+          info.remctl.command,
+          info.remctl.subcommand,
+          ...DEMO_ARGUMENTS,
+        ],
+      })),
     },
     // The encrypted keytabs are sealed by keytabs.ts after this file is
     // written. The output must be under /run by the schema.

@@ -1,6 +1,7 @@
 /**
  * The demo backend command remctld runs for `wgsync demo ...`: appends one
- * JSON line per call (argv, the calling principal from REMOTE_USER) to the
+ * JSON line per call (argv, standard input — remctld's `stdin=last` puts the
+ * last argument there —, the calling principal from REMOTE_USER) to the
  * file named by WGSYNC_DEMO_CALLS, so a person or a test can see what
  * downstream received. Exits with the number held in WGSYNC_DEMO_EXIT_FILE
  * when that file exists (lets tests simulate a failing downstream); 1 and 255
@@ -35,10 +36,12 @@ try {
   if (!(error instanceof Deno.errors.NotFound)) throw error;
 }
 
+const stdin = await new Response(Deno.stdin.readable).text();
 const record = {
   time: new Date().toISOString(),
   command: Deno.env.get("REMCTL_COMMAND") ?? null,
   argv: Deno.args,
+  stdin,
   principal: Deno.env.get("REMOTE_USER") ?? null,
   remoteAddr: Deno.env.get("REMOTE_ADDR") ?? null,
   exitCode,

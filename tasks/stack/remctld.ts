@@ -14,6 +14,15 @@ import type { StackProcess } from "./types.ts";
 /** The remctl command and subcommand the demo backend answers. */
 export const DEMO_COMMAND = { command: "wgsync", subcommand: "demo" };
 
+/**
+ * Two more commands for `deno task bench:remctl`: one that prints a line
+ * (`/bin/echo`) and one that prints nothing (`/bin/true`).
+ */
+export const BENCH_COMMANDS = {
+  output: ["wgsync", "bench-output"],
+  quiet: ["wgsync", "bench-quiet"],
+};
+
 /** Options of {@linkcode startRemctld}. */
 export interface RemctldOptions {
   port: number;
@@ -54,9 +63,17 @@ exec ${shellQuote(Deno.execPath())} run --no-config --no-lock --no-prompt \\
     { mode: 0o755 },
   );
   await Deno.chmod(backend, 0o755);
+  // stdin=last: the demo's last argument (wgsync-remctl's {members}) reaches
+  // the backend on standard input, as one argv string is capped at 128 KiB.
+  const acl = `princ:${options.clientPrincipal}`;
   await Deno.writeTextFile(
     configFile,
-    `${DEMO_COMMAND.command} ${DEMO_COMMAND.subcommand} ${backend} princ:${options.clientPrincipal}\n`,
+    [
+      `${DEMO_COMMAND.command} ${DEMO_COMMAND.subcommand} ${backend} stdin=last ${acl}`,
+      `${BENCH_COMMANDS.output.join(" ")} /bin/echo ${acl}`,
+      `${BENCH_COMMANDS.quiet.join(" ")} /bin/true ${acl}`,
+      "",
+    ].join("\n"),
   );
   const env = baseEnv(layout);
   env.KRB5_KTNAME = `FILE:${options.hostKeytab}`;

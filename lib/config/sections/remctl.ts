@@ -1,20 +1,126 @@
 /**
- * The `[remctl]` section: wgsync-remctl, the Remctl Generator.
+ * The `[remctl]` section: wgsync-remctl, the Remctl Generator. One
+ * `[[remctl.targets]]` table per target: its SQS FIFO queue (the dead-letter
+ * queue is the queue's redrive policy), the remctl server, which events it
+ * wants, and the command template.
  *
  * @module
  */
 import { z } from "zod";
 import { absolutePath, metricsListen, seconds } from "./values.ts";
 
+/** The placeholders a command template may use. */
+export const COMMAND_PLACEHOLDERS = [
+  "type",
+  "workgroup",
+  "stem",
+  "member.uid",
+  "member.id",
+  "member.dn",
+  "previous",
+  "members",
+  "id",
+] as const;
+
+const PLACEHOLDER = /\{([^{}]*)\}/g;
+
+/** The template's problem, or undefined when it is usable. */
+function templateProblem(command: string[]): string | undefined {
+  for (const [index, arg] of command.entries()) {
+    for (const [, name] of arg.matchAll(PLACEHOLDER)) {
+      if (!(COMMAND_PLACEHOLDERS as readonly string[]).includes(name)) {
+        return `unknown placeholder "{${name}}" in argument ${
+          index + 1
+        }: expected one of ${
+          COMMAND_PLACEHOLDERS.map((p) => `{${p}}`).join(" ")
+        }`;
+      }
+      if (
+        name === "members" &&
+        (arg !== "{members}" || index !== command.length - 1)
+      ) {
+        return `"{members}" must be the whole last argument (remctld's stdin=last hands it to the backend on standard input), found in argument ${
+          index + 1
+        } "${arg}"`;
+      }
+    }
+  }
+  return undefined;
+}
+
+const glob = z.string().min(1);
+
+/** One target: a queue, a remctl server and a command. */
+export const remctlTargetSchema = z.strictObject({
+  /** A short name for logs, STATUS= and metrics. */
+  name: z.string().regex(/^[A-Za-z0-9_.-]+$/, {
+    message: "expected letters, digits, '.', '_' or '-'",
+  }),
+  /** The SQS FIFO queue (URL ending in .fifo). */
+  queue_url: z.url().regex(/\.fifo$/, {
+    message: "expected the URL of a FIFO queue (ending in .fifo)",
+  }),
+  host: z.string().min(1),
+  port: z.number().int().min(1).max(65535).default(4373),
+  /** The server's Kerberos principal; default `host/<host>`. */
+  principal: z.string().min(1).optional(),
+  /** Which events run the command; the rest are deleted unrun. Every list is optional (absent: all). */
+  match: z.strictObject({
+    types: z.array(
+      z.enum([
+        "member.added",
+        "member.removed",
+        "workgroup.created",
+        "workgroup.deleted",
+        "workgroup.renamed",
+        "workgroup.snapshot",
+      ]),
+    ).min(1).optional(),
+    stems: z.array(z.string().min(1)).min(1).optional(),
+    /** Shell-style globs (`*`, `?`) over the workgroup name. */
+    workgroups: z.array(glob).min(1).optional(),
+  }).default({}),
+  /** argv of the remctl command: command, subcommand, arguments with placeholders. */
+  command: z.array(z.string()).min(2).check((ctx) => {
+    const problem = templateProblem(ctx.value);
+    if (problem !== undefined) {
+      ctx.issues.push({ code: "custom", input: ctx.value, message: problem });
+    }
+  }),
+});
+
 /** wgsync-remctl, the Remctl Generator. */
 export const remctlSchema = z.strictObject({
-  queue_urls: z.array(z.url()).min(1),
+  /** The ticket cache k5start keeps for the role's principal. */
   ccache: absolutePath,
-  server: z.string().min(1),
-  port: z.number().int().min(1).max(65535).default(4373),
-  service_principal: z.string().optional(),
-  command: z.array(z.string().min(1)).min(1),
+  /** Commands in flight per target (different workgroups). */
+  concurrency: z.number().int().min(1).max(64).default(8),
+  /** Longest time one command may take. */
   timeout_seconds: seconds.default(60),
+  /** Kept-open connections idle this long are closed. */
+  idle_seconds: seconds.default(300),
+  /** Longest pause of a target whose server fails (backoff ceiling). */
+  max_pause_seconds: seconds.default(60),
   /** Loopback `host:port` for `/metrics` and `/healthz`; off when unset. */
   metrics_listen: metricsListen,
+  targets: z.array(remctlTargetSchema).min(1).check((ctx) => {
+    const seen = new Set<string>();
+    for (const target of ctx.value) {
+      for (
+        const key of [
+          `name "${target.name}"`,
+          `queue_url "${target.queue_url}"`,
+        ]
+      ) {
+        if (seen.has(key)) {
+          ctx.issues.push({
+            code: "custom",
+            input: ctx.value,
+            message: `two targets have the same ${key}: expected each once`,
+          });
+        }
+        seen.add(key);
+      }
+    }
+  }),
 });
