@@ -107,6 +107,8 @@ export class TargetConsumer {
   #circuit: Circuit;
   #queue?: QueueInfo;
   #inFlight = new Map<string, number>();
+  /** Per message group: settles true when its last message here was deleted. */
+  #groupTails = new Map<string, Promise<boolean>>();
   #counts = { done: 0, failed: 0, poison: 0, skipped: 0 };
 
   /** Prepares; {@linkcode start} checks the queue, {@linkcode run} consumes. */
@@ -208,13 +210,39 @@ export class TargetConsumer {
     this.#inFlight.set(id, sent);
     this.#o.metrics.queueAge.observe(Math.max(0, (Date.now() - sent) / 1000));
     const heartbeat = this.#heartbeat(message);
+    // SQS FIFO never hands out a second message of a group in flight, but
+    // moto's long poll does when messages arrive meanwhile: such a message
+    // waits for the one before it, and is released when that one was.
+    const group = message.Attributes?.MessageGroupId ?? "";
+    const before = this.#groupTails.get(group);
+    let settle!: (deleted: boolean) => void;
+    const mine = new Promise<boolean>((resolve) => settle = resolve);
+    this.#groupTails.set(group, mine);
+    let deleted = false;
     try {
+      if (before !== undefined) {
+        this.#o.logger.debug(
+          "Target {target}: message {messageId} waits for the one before it in {workgroup}",
+          {
+            target: this.#o.name,
+            messageId: id,
+            workgroup: group,
+          },
+        );
+        if (!await before) {
+          heartbeat.stop();
+          await this.#release(message, 0);
+          return;
+        }
+      }
       const outcome = await this.#process(message, signal);
       heartbeat.stop();
-      await this.#finish(message, outcome);
+      deleted = await this.#finish(message, outcome);
     } finally {
       heartbeat.stop();
       this.#inFlight.delete(id);
+      settle(deleted);
+      if (this.#groupTails.get(group) === mine) this.#groupTails.delete(group);
     }
   }
 
@@ -326,7 +354,8 @@ export class TargetConsumer {
     }
   }
 
-  async #finish(message: Message, outcome: Outcome): Promise<void> {
+  /** Deletes, releases or dead-letters the message; true when it left the queue. */
+  async #finish(message: Message, outcome: Outcome): Promise<boolean> {
     const { logger, metrics } = this.#o;
     const fields = {
       target: this.#o.name,
@@ -349,9 +378,9 @@ export class TargetConsumer {
             "Target {target}: ran {eventType} for {workgroup} ({eventId}): exit {status}",
             record,
           );
-          await this.#delete(message);
           this.#counts.done++;
           metrics.runs.inc({ result: "ok" });
+          return await this.#delete(message);
         } else {
           logger.warn(
             "Target {target}: {eventType} for {workgroup} ({eventId}) exited {status}; SQS retries it: {stderr}",
@@ -360,8 +389,8 @@ export class TargetConsumer {
           this.#counts.failed++;
           metrics.runs.inc({ result: "exit_nonzero" });
           await this.#release(message, this.#retryDelay(message));
+          return false;
         }
-        return;
       }
       case "refused":
         logger.warn(
@@ -374,7 +403,7 @@ export class TargetConsumer {
         this.#counts.failed++;
         metrics.runs.inc({ result: "refused" });
         await this.#release(message, this.#retryDelay(message));
-        return;
+        return false;
       case "poison":
         logger.error(
           "Target {target}: message {messageId} is poison, dead-lettered: {reason}",
@@ -389,9 +418,9 @@ export class TargetConsumer {
             message,
             reason: outcome.reason,
           });
-          await this.#delete(message);
           this.#counts.poison++;
           metrics.runs.inc({ result: "poison" });
+          return await this.#delete(message);
         } catch (error) {
           logger.error(
             "Target {target}: cannot dead-letter message {messageId}: {error}",
@@ -400,20 +429,19 @@ export class TargetConsumer {
               error,
             },
           );
+          return false;
         }
-        return;
       case "skip":
         logger.debug(
           "Target {target}: {eventType} for {workgroup} is not for this target",
           fields,
         );
-        await this.#delete(message);
         this.#counts.skipped++;
         metrics.runs.inc({ result: "skipped" });
-        return;
+        return await this.#delete(message);
       case "release":
         await this.#release(message, outcome.delaySeconds);
-        return;
+        return false;
     }
   }
 
@@ -446,8 +474,8 @@ export class TargetConsumer {
     return { stop: () => clearInterval(timer) };
   }
 
-  async #delete(message: Message): Promise<void> {
-    await this.#sqsRetry("delete", () =>
+  async #delete(message: Message): Promise<boolean> {
+    return await this.#sqsRetry("delete", () =>
       this.#o.sqs.send(
         new DeleteMessageCommand({
           QueueUrl: this.#o.queueUrl,
@@ -456,8 +484,8 @@ export class TargetConsumer {
       ), message);
   }
 
-  async #release(message: Message, delaySeconds: number): Promise<void> {
-    await this.#sqsRetry("release", () =>
+  async #release(message: Message, delaySeconds: number): Promise<boolean> {
+    return await this.#sqsRetry("release", () =>
       this.#o.sqs.send(
         new ChangeMessageVisibilityCommand({
           QueueUrl: this.#o.queueUrl,
@@ -472,9 +500,10 @@ export class TargetConsumer {
     action: string,
     call: () => Promise<unknown>,
     message: Message,
-  ): Promise<void> {
+  ): Promise<boolean> {
     try {
       await call();
+      return true;
     } catch (error) {
       this.#o.logger.error(
         "Target {target}: cannot {action} message {messageId}: {error}",
@@ -485,6 +514,7 @@ export class TargetConsumer {
           error,
         },
       );
+      return false;
     }
   }
 }

@@ -14,6 +14,7 @@ import {
   type IncomingEvent,
 } from "../../lib/channel/mod.ts";
 import type { WorkgroupEvent } from "../../lib/events/mod.ts";
+import type { RoleName } from "../../lib/permissions.ts";
 import { roleCommand } from "../../tasks/launch.ts";
 import { writeKey } from "./channel.ts";
 import { ldapUtil } from "./ldap_admin.ts";
@@ -104,9 +105,11 @@ export interface RoleStartOptions {
   notifySocket?: string;
   /** More environment variables, e.g. `WATCHDOG_USEC`. */
   env?: Record<string, string>;
+  /** The role to run. Default "ldap". */
+  role?: RoleName;
 }
 
-/** wgsync-ldap running as a subprocess with its exact permissions. */
+/** A role (wgsync-ldap unless `role` says otherwise) running as a subprocess with its exact permissions. */
 export class RoleProcess {
   #child: Deno.ChildProcess;
   #stderr = "";
@@ -127,12 +130,12 @@ export class RoleProcess {
   /** Starts the role on `files.config`. */
   static start(
     stack: StackInfo,
-    files: RoleFiles,
+    files: Pick<RoleFiles, "dir" | "config">,
     options: RoleStartOptions = {},
   ): RoleProcess {
     const extraWrite = [files.dir];
     if (options.notifySocket) extraWrite.push(options.notifySocket);
-    const child = roleCommand("ldap", {
+    const child = roleCommand(options.role ?? "ldap", {
       args: ["--config", files.config, ...(options.args ?? [])],
       extraRead: [files.dir, stack.dir],
       extraWrite,
