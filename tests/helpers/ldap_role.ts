@@ -130,7 +130,7 @@ export class RoleProcess {
   /** Starts the role on `files.config`. */
   static start(
     stack: StackInfo,
-    files: Pick<RoleFiles, "dir" | "config">,
+    files: Pick<RoleFiles, "dir" | "config"> & Partial<RoleFiles>,
     options: RoleStartOptions = {},
   ): RoleProcess {
     const extraWrite = [files.dir];
