@@ -8,6 +8,7 @@
  */
 import assert from "node:assert/strict";
 import { webSchema } from "../lib/config/schema.ts";
+import { roleCommand } from "../tasks/launch.ts";
 import { Access } from "../lib/wgsync_web/access.ts";
 import { FIGURES, type Totals } from "../lib/wgsync_web/figures.ts";
 import { toLiveEvent } from "../lib/wgsync_web/live.ts";
@@ -126,10 +127,10 @@ Deno.test("figures: rates per minute, mean latency between scrapes, ages from ti
     [
       "# TYPE wgsync_event_published_total counter",
       'wgsync_event_published_total{type="member.added"} 10',
-      "# TYPE wgsync_event_publish_seconds histogram",
-      'wgsync_event_publish_seconds_bucket{le="+Inf"} 4',
-      "wgsync_event_publish_seconds_sum 2",
-      "wgsync_event_publish_seconds_count 4",
+      "# TYPE wgsync_event_publish_latency_seconds histogram",
+      'wgsync_event_publish_latency_seconds_bucket{le="+Inf"} 4',
+      "wgsync_event_publish_latency_seconds_sum 2",
+      "wgsync_event_publish_latency_seconds_count 4",
     ].join("\n"),
   );
   const now = totals(
@@ -138,10 +139,10 @@ Deno.test("figures: rates per minute, mean latency between scrapes, ages from ti
       "# TYPE wgsync_event_published_total counter",
       'wgsync_event_published_total{type="member.added"} 40',
       'wgsync_event_published_total{type="member.removed"} 10',
-      "# TYPE wgsync_event_publish_seconds histogram",
-      'wgsync_event_publish_seconds_bucket{le="+Inf"} 8',
-      "wgsync_event_publish_seconds_sum 3",
-      "wgsync_event_publish_seconds_count 8",
+      "# TYPE wgsync_event_publish_latency_seconds histogram",
+      'wgsync_event_publish_latency_seconds_bucket{le="+Inf"} 8',
+      "wgsync_event_publish_latency_seconds_sum 3",
+      "wgsync_event_publish_latency_seconds_count 8",
       "# TYPE wgsync_ldap_last_change_timestamp_seconds gauge",
       "wgsync_ldap_last_change_timestamp_seconds 20",
     ].join("\n"),
@@ -213,4 +214,35 @@ Deno.test("a queue message with a bad body is listed with the reason, not droppe
       },
     ],
   );
+});
+
+Deno.test("--check-config refuses a [web] section that would not start, naming the key", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "wgsync-web-config-" });
+  try {
+    const config = `${dir}/wgsync.toml`;
+    await Deno.writeTextFile(
+      config,
+      [
+        "[aws]",
+        'region = "us-west-2"',
+        "[web]",
+        'admins = ["alice"]',
+        'listen = "127.0.0.1:8080"',
+        "",
+      ].join("\n"),
+    );
+    const output = await roleCommand("web", {
+      args: ["--config", config, "--check-config"],
+      extraRead: [dir],
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    assert.equal(output.code, 78);
+    assert.match(
+      new TextDecoder().decode(output.stderr),
+      /key "web\.trusted_proxies" admins are only recognised through a trusted proxy: set trusted_proxies/,
+    );
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
 });

@@ -657,6 +657,12 @@ Deno.test({
     await t.step("SIGTERM stops the site cleanly", () => {
       assert.equal(code, 0, role.stderr);
       assert.ok(role.notify.messages.some((m) => m.includes("STOPPING=1")));
+      assert.ok(
+        role.notify.messages.some((m) =>
+          /^STATUS=serving http:\/\/\S+; \d+\/4 roles up/m.test(m)
+        ),
+        role.notify.messages.join("\n"),
+      );
     });
   }
 });

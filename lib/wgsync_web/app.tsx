@@ -20,6 +20,7 @@ import { OverviewPage, stateText } from "./overview_page.tsx";
 import { describeError } from "../role/mod.ts";
 import { pageContext, type SiteEnv, type SiteParts } from "./site.ts";
 import { STATIC_FILES } from "./static.ts";
+import type { StemPage } from "./stems.ts";
 import { StemsPage } from "./stems_page.tsx";
 import { WorkgroupPage, WorkgroupsPage } from "./workgroup_page.tsx";
 
@@ -94,21 +95,26 @@ export function createApp(parts: SiteParts): Hono<SiteEnv> {
 
   app.get("/stems", async (c) => {
     const query = c.req.query("q") ?? "";
-    const context = pageContext(c, parts);
+    let result: StemPage = { stems: [], total: 0, page: 1, pages: 1 };
+    let error: string | undefined;
     if (parts.stems === undefined) {
-      return c.html(
-        <StemsPage
-          context={context}
-          query={query}
-          result={{ stems: [], total: 0, page: 1, pages: 1 }}
-        />,
-      );
+      error = "No stems table is configured ([web].stems_table).";
+    } else {
+      try {
+        result = await parts.stems.search(query, {
+          page: Number(c.req.query("page") ?? 1) || 1,
+        });
+      } catch (e) {
+        error = `Cannot read the stems table: ${describeError(e)}`;
+      }
     }
-    const result = await parts.stems.search(query, {
-      page: Number(c.req.query("page") ?? 1) || 1,
-    });
     return c.html(
-      <StemsPage context={context} query={query} result={result} />,
+      <StemsPage
+        context={pageContext(c, parts)}
+        query={query}
+        result={result}
+        error={error}
+      />,
     );
   });
 

@@ -92,7 +92,7 @@ export const FIGURES: readonly Figure[] = [
     key: "publish_latency",
     label: "publish latency",
     unit: "s",
-    compute: meanLatency(["wgsync_event_publish_seconds"]),
+    compute: meanLatency(["wgsync_event_publish_latency_seconds"]),
   },
   {
     key: "remctl_latency",

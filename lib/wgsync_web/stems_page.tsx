@@ -10,7 +10,12 @@ import type { Stem, StemPage } from "./stems.ts";
 
 /** The stems page. */
 export function StemsPage(
-  props: { context: PageContext; query: string; result: StemPage },
+  props: {
+    context: PageContext;
+    query: string;
+    result: StemPage;
+    error?: string;
+  },
 ) {
   const { context, query, result } = props;
   const admin = context.viewer.admin !== undefined;
@@ -27,6 +32,7 @@ export function StemsPage(
         />
         <button type="submit">Search</button>
       </form>
+      {props.error && <p class="warning">{props.error}</p>}
       <p>
         {result.total} stem(s){query !== "" ? ` matching "${query}"` : ""}; page
         {" "}
