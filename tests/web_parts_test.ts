@@ -155,7 +155,7 @@ Deno.test("figures: rates per minute, mean latency between scrapes, ages from ti
     publish_latency: 0.25,
     remctl_latency: undefined,
     outbox_depth: undefined,
-    oldest_queue_age: undefined,
+    queue_age: undefined,
     paused_targets: undefined,
     since_directory_change: 10,
   });

@@ -2,8 +2,9 @@
  * wgsync-web end to end in a real Chromium (playwright-core, /usr/bin/chromium)
  * against the real stack (moto: stems table, FIFO topic, the site's own queue
  * subscribed with raw delivery, target queues with dead-letter queues; slapd
- * via wgsync-ldap's store), with the role's log read back from a real
- * journald (the role runs in journald's mount namespace).
+ * via wgsync-ldap's store; remctld via wgsync-remctl, which runs what the
+ * site redrives), with the site's log read back from a real journald (the
+ * role runs in journald's mount namespace).
  *
  * Until wgsync-event exists, the test publishes on the real SNS topic what
  * wgsync-event would (same group id, dedup id and attributes); the browser
@@ -38,6 +39,7 @@ import {
 import parsePrometheusTextFormat from "parse-prometheus-text-format";
 import { type Browser, chromium, type Page } from "playwright-core";
 import { parse } from "smol-toml";
+import type { WorkgroupEvent } from "../lib/events/mod.ts";
 import { Directory } from "../lib/wgsync_web/directory.ts";
 import { fieldText, Journald } from "./helpers/journald.ts";
 import { groupLdif, ldapUtil } from "./helpers/ldap_admin.ts";
@@ -78,33 +80,40 @@ function awsConfig(stack: StackInfo) {
   };
 }
 
+/** A schema v1 event with a random id. */
+function eventBody(
+  event: { type: string; workgroup: string; uid?: string },
+): WorkgroupEvent {
+  const id = crypto.randomUUID().replaceAll("-", "").padEnd(64, "0");
+  return {
+    v: 1,
+    id,
+    type: event.type as WorkgroupEvent["type"],
+    workgroup: event.workgroup,
+    stem: event.workgroup.slice(0, event.workgroup.indexOf(":")),
+    ...(event.uid
+      ? {
+        member: {
+          dn: `uid=${event.uid},ou=people,dc=example,dc=edu`,
+          id: event.uid,
+          uid: event.uid,
+        },
+      }
+      : {}),
+    ...(event.type === "workgroup.created" ? { members: [] } : {}),
+    csn: "20261201000000.000000Z#000000#000#000000",
+    seq: 1,
+    observedAt: new Date().toISOString(),
+  };
+}
+
 /** Publishes an event as wgsync-event would; returns its id. */
 async function publish(
   sns: SNSClient,
   stack: StackInfo,
   event: { type: string; workgroup: string; uid?: string },
 ): Promise<string> {
-  const id = crypto.randomUUID().replaceAll("-", "").padEnd(64, "0");
-  const stem = event.workgroup.slice(0, event.workgroup.indexOf(":"));
-  const body = {
-    v: 1,
-    id,
-    type: event.type,
-    workgroup: event.workgroup,
-    stem,
-    ...(event.uid
-      ? {
-        member: {
-          dn: `uid=${event.uid},ou=people`,
-          id: event.uid,
-          uid: event.uid,
-        },
-      }
-      : {}),
-    csn: "20261201000000.000000Z#000000#000#000000",
-    seq: 1,
-    observedAt: new Date().toISOString(),
-  };
+  const body = eventBody(event);
   const attribute = (value: string) => ({
     DataType: "String",
     StringValue: value,
@@ -113,16 +122,37 @@ async function publish(
     new PublishCommand({
       TopicArn: stack.aws.topicArn,
       Message: JSON.stringify(body),
-      MessageGroupId: event.workgroup,
-      MessageDeduplicationId: id,
+      MessageGroupId: body.workgroup,
+      MessageDeduplicationId: body.id,
       MessageAttributes: {
-        type: attribute(event.type),
-        stem: attribute(stem),
-        workgroup: attribute(event.workgroup),
+        type: attribute(body.type),
+        stem: attribute(body.stem),
+        workgroup: attribute(body.workgroup),
       },
     }),
   );
-  return id;
+  return body.id;
+}
+
+/** Waits for the demo backend's call whose argv `matches`. */
+async function waitForCall(
+  stack: StackInfo,
+  matches: (argv: string[]) => boolean,
+): Promise<{ argv: string[] }> {
+  let found: { argv: string[] } | undefined;
+  for (let i = 0; i < 600 && found === undefined; i++) {
+    const text = await Deno.readTextFile(stack.remctl.callsFile).catch(() =>
+      ""
+    );
+    found = text.split("\n").filter((line) => line !== "")
+      .map((line) => JSON.parse(line) as { argv: string[] })
+      .find((call) => matches(call.argv));
+    if (found === undefined) await new Promise((r) => setTimeout(r, 100));
+  }
+  if (found === undefined) {
+    throw new Error("Timed out waiting for the remctl backend's call");
+  }
+  return found;
 }
 
 /** A POST from Deno (not the browser), from `localAddress` when given. */
@@ -201,6 +231,11 @@ Deno.test({
     socket: "",
     dataDir: `${stack.dir}/data/ldap`,
   }, { args: ["--stdout"] });
+  const remctl = RoleProcess.start(stack, {
+    dir: stack.dir,
+    config: stack.config,
+  }, { role: "remctl" });
+  await remctl.waitForLog(/Ready: /, 60_000);
   const role = await WebRole.start(journald, {
     config: stack.config,
     stackDir: stack.dir,
@@ -574,10 +609,14 @@ Deno.test({
     );
 
     await t.step(
-      "dead letters: shown with reason and receive count; redrive and delete selected",
+      "dead letters: reason and receive count shown; a redriven one is run by wgsync-remctl; delete selected",
       async () => {
-        const target = stack.aws.queues[0];
-        const send = (group: string, body: string) =>
+        const target = stack.aws.queues.find((q) => q.target === "research")!;
+        const send = (
+          group: string,
+          body: string,
+          reason?: string,
+        ) =>
           sqs.send(
             new SendMessageCommand({
               QueueUrl: target.dlqUrl,
@@ -585,27 +624,39 @@ Deno.test({
               MessageGroupId: group,
               MessageDeduplicationId: crypto.randomUUID(),
               MessageAttributes: {
-                reason: {
-                  DataType: "String",
-                  StringValue: "the command exited 3",
-                },
                 workgroup: { DataType: "String", StringValue: group },
+                ...(reason === undefined ? {} : {
+                  "wgsync-poison-reason": {
+                    DataType: "String",
+                    StringValue: reason,
+                  },
+                }),
               },
             }),
           );
-        const redriven = await send(
-          "research-computing:hpc",
-          '{"v":1,"id":"redrive-me"}',
-        );
+        // As SQS leaves a message whose command failed maxReceiveCount times.
+        const event = eventBody({
+          type: "member.added",
+          workgroup: "research-computing:hpc",
+          uid: "redriven-member",
+        });
+        const redriven = await send(event.workgroup, JSON.stringify(event));
+        // As wgsync-remctl dead-letters a poison message at once.
         const doomed = await send(
           "research-computing:gpu",
-          '{"v":1,"id":"delete-me"}',
+          "not an event",
+          "Cannot read the event as its body is not JSON",
         );
         const page = await open(admin, "/dead-letters");
         const row = page.locator(`tr[data-message="${redriven.MessageId}"]`);
         assert.match(
           await row.innerText(),
-          /research-computing:hpc\s+the command exited 3\s+1\s/,
+          /research-computing:hpc\s+member\.added\s+none recorded: moved by SQS after failed runs.*\s+1\s/,
+        );
+        assert.match(
+          await page.locator(`tr[data-message="${doomed.MessageId}"]`)
+            .innerText(),
+          /research-computing:gpu\s+Cannot read the event as its body is not JSON\s+1\s/,
         );
         await page.screenshot({
           path: `${artifacts}/dead-letters.png`,
@@ -616,20 +667,16 @@ Deno.test({
         await page.locator(".result").filter({
           hasText: "Redrove 1 dead letter",
         }).waitFor();
-        const moved = await sqs.send(
-          new ReceiveMessageCommand({
-            QueueUrl: target.url,
-            MaxNumberOfMessages: 10,
-            WaitTimeSeconds: 2,
-            MessageSystemAttributeNames: ["MessageGroupId"],
-          }),
+        const calls = await waitForCall(
+          stack,
+          (argv) => argv.includes(event.id),
         );
-        // The target's queue also holds the events published above.
-        assert.deepEqual(
-          moved.Messages?.filter((m) => m.Body?.includes('"redrive-me"'))
-            .map((m) => [m.Body, m.Attributes?.MessageGroupId]),
-          [['{"v":1,"id":"redrive-me"}', "research-computing:hpc"]],
-        );
+        assert.deepEqual(calls.argv.slice(1, 5), [
+          "member.added",
+          "research-computing:hpc",
+          "research-computing",
+          "redriven-member",
+        ]);
         await page.goto(`${base}/dead-letters`);
         await page.locator(
           `tr[data-message="${doomed.MessageId}"] input[type=checkbox]`,
@@ -640,10 +687,16 @@ Deno.test({
         const left = await sqs.send(
           new ReceiveMessageCommand({
             QueueUrl: target.dlqUrl,
+            MaxNumberOfMessages: 10,
+            VisibilityTimeout: 0,
             WaitTimeSeconds: 0,
           }),
         );
-        assert.deepEqual(left.Messages ?? [], []);
+        assert.equal(
+          (left.Messages ?? []).filter((m) => m.MessageId === doomed.MessageId)
+            .length,
+          0,
+        );
         await page.close();
       },
     );
@@ -651,11 +704,13 @@ Deno.test({
     await browser?.close();
     const code = await role.stop();
     await ldap.stop();
+    const remctlCode = await remctl.stop();
     dynamo.destroy();
     sns.destroy();
     sqs.destroy();
     await t.step("SIGTERM stops the site cleanly", () => {
       assert.equal(code, 0, role.stderr);
+      assert.equal(remctlCode, 0, remctl.stderr);
       assert.ok(role.notify.messages.some((m) => m.includes("STOPPING=1")));
       assert.ok(
         role.notify.messages.some((m) =>

@@ -79,8 +79,13 @@ export class DeadLetterError extends Error {
   }
 }
 
-/** Attribute names a failure reason may be recorded under. */
-const REASON_ATTRIBUTES = ["reason", "wgsync-reason", "failureReason", "error"];
+/**
+ * The attribute wgsync-remctl records a poison message's reason under (its
+ * `POISON_REASON_ATTRIBUTE`; role folders do not import each other). A
+ * message dead-lettered by SQS after maxReceiveCount failed runs has none:
+ * its runs' output is in wgsync-remctl's journal under the event id.
+ */
+const REASON_ATTRIBUTE = "wgsync-poison-reason";
 
 /** The dead-letter queues of the configured targets. */
 export class DeadLetters {
@@ -292,7 +297,6 @@ export class DeadLetters {
 function toDeadLetter(message: Message): DeadLetter {
   const attributes = message.MessageAttributes ?? {};
   const system = message.Attributes ?? {};
-  const reasonName = REASON_ATTRIBUTES.find((name) => attributes[name]);
   let workgroup = attributes.workgroup?.StringValue ?? "";
   let type = attributes.type?.StringValue ?? "";
   if (workgroup === "" || type === "") {
@@ -312,7 +316,7 @@ function toDeadLetter(message: Message): DeadLetter {
     type,
     workgroup,
     receiveCount: Number(system.ApproximateReceiveCount ?? 0),
-    reason: reasonName ? attributes[reasonName].StringValue : undefined,
+    reason: attributes[REASON_ATTRIBUTE]?.StringValue,
     sentAt: Number.isFinite(sent) ? new Date(sent).toISOString() : undefined,
     preview: (message.Body ?? "").slice(0, 200),
   };
@@ -323,7 +327,7 @@ function withoutReason(
 ): Record<string, MessageAttributeValue> | undefined {
   if (attributes === undefined) return undefined;
   const kept = Object.entries(attributes).filter(([name]) =>
-    !REASON_ATTRIBUTES.includes(name)
+    name !== REASON_ATTRIBUTE
   ).map(([name, value]) => [name, {
     DataType: value.DataType,
     StringValue: value.StringValue,

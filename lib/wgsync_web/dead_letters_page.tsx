@@ -67,7 +67,10 @@ export function DeadLettersPage(
                       )}
                       <td>{letter.workgroup || letter.groupId}</td>
                       <td>{letter.type}</td>
-                      <td>{letter.reason ?? "—"}</td>
+                      <td>
+                        {letter.reason ??
+                          "none recorded: moved by SQS after failed runs (their output is in wgsync-remctl's journal under the event id)"}
+                      </td>
                       <td>{letter.receiveCount}</td>
                       <td>{letter.sentAt ?? ""}</td>
                       <td>

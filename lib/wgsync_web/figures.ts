@@ -53,14 +53,9 @@ function meanLatency(names: readonly string[]): Figure["compute"] {
   };
 }
 
-/** A gauge's value: the sum (`"sum"`) or greatest (`"max"`) over its labels. */
-function gauge(name: string, how: "sum" | "max"): Figure["compute"] {
-  return (now) => {
-    const family = now.families.get(name);
-    if (family === undefined) return undefined;
-    if (how === "sum") return family.value;
-    return Number.isFinite(family.max) ? family.max : 0;
-  };
+/** A gauge's value, summed over its labels. */
+function gauge(name: string): Figure["compute"] {
+  return (now) => now.families.get(name)?.value;
 }
 
 /** Seconds from a gauge holding a Unix time (seconds) to the scrape. */
@@ -104,19 +99,21 @@ export const FIGURES: readonly Figure[] = [
     key: "outbox_depth",
     label: "outbox depth",
     unit: "",
-    compute: gauge("wgsync_ldap_outbox_depth", "sum"),
+    compute: gauge("wgsync_ldap_outbox_depth"),
   },
   {
-    key: "oldest_queue_age",
-    label: "oldest queue age",
+    // wgsync-remctl exports a histogram of each message's age when received
+    // (SQS has no "age of the oldest message" outside CloudWatch).
+    key: "queue_age",
+    label: "queue age at receipt",
     unit: "s",
-    compute: gauge("wgsync_remctl_queue_oldest_age_seconds", "max"),
+    compute: meanLatency(["wgsync_remctl_queue_age_seconds"]),
   },
   {
     key: "paused_targets",
     label: "paused targets",
     unit: "",
-    compute: gauge("wgsync_remctl_target_paused", "sum"),
+    compute: gauge("wgsync_remctl_target_paused"),
   },
   {
     key: "since_directory_change",

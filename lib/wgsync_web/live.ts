@@ -9,8 +9,8 @@
  * `stem`, `workgroup`; the dedup id is the event id), so an event whose body
  * is large or stored in S3 (claim-check pointer) is listed without reading
  * it; a member event's member and a rename's previous name come from the body
- * when it is inline JSON. A body that is not readable is listed with the
- * reason, never dropped.
+ * when it is an inline event (read with lib/events' strict parser). A body
+ * that is not an event is listed with the parser's reason, never dropped.
  *
  * @module
  */
@@ -23,6 +23,7 @@ import {
 import { sleep } from "../async.ts";
 import { parsePointer } from "../aws/mod.ts";
 import { backoffDelay, resolveBackoff } from "../backoff.ts";
+import { parseEvent, type WorkgroupEvent } from "../events/mod.ts";
 import { getLogger } from "../log/mod.ts";
 
 /** One event as the live list shows it. */
@@ -204,27 +205,20 @@ export function toLiveEvent(message: Message): LiveEvent {
     event.problem = error instanceof Error ? error.message : String(error);
     return event;
   }
-  let body: unknown;
+  let body: WorkgroupEvent;
   try {
-    body = JSON.parse(text);
-  } catch {
-    event.problem = "the body is not JSON";
+    body = parseEvent(text);
+  } catch (error) {
+    event.problem = error instanceof Error ? error.message : String(error);
     return event;
   }
-  if (body === null || typeof body !== "object" || Array.isArray(body)) {
-    event.problem = "the body is not a JSON object";
-    return event;
-  }
-  const fields = body as Record<string, unknown>;
-  event.type ||= String(fields.type ?? "");
-  event.workgroup ||= String(fields.workgroup ?? "");
-  event.stem ||= String(fields.stem ?? "");
-  if (typeof fields.seq === "number") event.seq = fields.seq;
-  const member = fields.member as Record<string, unknown> | undefined;
-  if (member && typeof member === "object") {
-    event.member = String(member.uid ?? member.dn ?? "");
-  }
-  if (typeof fields.previous === "string") event.previous = fields.previous;
-  if (Array.isArray(fields.members)) event.members = fields.members.length;
+  // The attributes are what subscribers filter on; the body is the event.
+  event.type ||= body.type;
+  event.workgroup ||= body.workgroup;
+  event.stem ||= body.stem;
+  event.seq = body.seq;
+  if (body.member !== undefined) event.member = body.member.uid ?? body.member.dn;
+  if (body.previous !== undefined) event.previous = body.previous;
+  if (body.members !== undefined) event.members = body.members.length;
   return event;
 }
