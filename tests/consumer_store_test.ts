@@ -281,3 +281,83 @@ Deno.test("a closed store refuses writes with a clear error", async () => {
     );
   });
 });
+
+Deno.test("the workgroup and outbox counts follow inserts, invalid names, deletions, acknowledgements, rollbacks and a reopen", async () => {
+  await withDir((dir) => {
+    const path = `${dir}/store.sqlite`;
+    populate(path, 5);
+    const tables = () => {
+      const db = new DatabaseSync(path, { readOnly: true });
+      try {
+        const n = (sql: string) => Number(db.prepare(sql).get()?.n);
+        return {
+          entries: n("SELECT count(*) AS n FROM workgroups"),
+          valid: n("SELECT count(*) AS n FROM workgroups WHERE valid = 1"),
+          outbox: n("SELECT count(*) AS n FROM outbox"),
+        };
+      } finally {
+        db.close();
+      }
+    };
+    const { store } = openStore(path, { identity });
+    const counts = () => ({
+      entries: store.entryCount(),
+      valid: store.workgroupCount(),
+      outbox: store.outboxDepth(),
+    });
+    const row = (n: number, valid = true) => ({
+      entryUUID: uuid(n),
+      dn: `cn=s:g${n},ou=groups,dc=example,dc=org`,
+      name: valid ? `s:g${n}` : `g${n}`,
+      valid,
+      members: valid ? JSON.stringify([person(`u${n}`)]) : "[]",
+      csn: `csn${n}`,
+      seq: 1,
+    });
+    const event = (n: number) => ({
+      v: 1 as const,
+      id: `id${n}`,
+      type: "member.added" as const,
+      workgroup: `s:g${n}`,
+      stem: "s",
+      member: { dn: person(`u${n}`), id: `u${n}`, uid: null },
+      csn: `csn${n}`,
+      seq: 2,
+      observedAt: "2026-01-01T00:00:00.000Z",
+    });
+    // Staged before the first count: the counts are read inside the batch.
+    assert.equal(store.insertWorkgroup(row(6)), true);
+    assert.deepEqual(counts(), { entries: 6, valid: 6, outbox: 5 });
+    assert.equal(store.insertWorkgroup(row(6)), false, "a repeated insert");
+    store.insertWorkgroup(row(7, false));
+    store.appendEvent(event(7));
+    assert.deepEqual(counts(), { entries: 7, valid: 6, outbox: 6 });
+    store.rollback();
+    assert.deepEqual(counts(), { entries: 5, valid: 5, outbox: 5 });
+    assert.deepEqual(counts(), tables());
+    store.insertWorkgroup(row(7, false));
+    store.updateWorkgroup(row(1, false));
+    store.updateWorkgroup(row(3));
+    store.deleteWorkgroup(uuid(2));
+    store.deleteWorkgroup(uuid(99));
+    store.appendEvent(event(8));
+    store.commit();
+    assert.deepEqual(counts(), { entries: 5, valid: 3, outbox: 6 });
+    assert.deepEqual(counts(), tables());
+    const positions = store.readOutbox(0, 2).map((r) => r.position);
+    store.deleteOutbox([...positions, positions[0]]);
+    assert.deepEqual(counts(), { entries: 5, valid: 3, outbox: 4 });
+    assert.deepEqual(counts(), tables());
+    store.close();
+    const reopened = openStore(path, { identity }).store;
+    assert.deepEqual(
+      {
+        entries: reopened.entryCount(),
+        valid: reopened.workgroupCount(),
+        outbox: reopened.outboxDepth(),
+      },
+      tables(),
+    );
+    reopened.close();
+  });
+});

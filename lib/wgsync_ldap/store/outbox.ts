@@ -132,9 +132,13 @@ export class Outbox {
     );
   }
 
-  /** Deletes rows by position. */
-  delete(positions: Iterable<number>): void {
-    for (const position of positions) this.#delete.run(position);
+  /** Deletes rows by position; returns how many there were. */
+  delete(positions: Iterable<number>): number {
+    let deleted = 0;
+    for (const position of positions) {
+      deleted += Number(this.#delete.run(position).changes);
+    }
+    return deleted;
   }
 
   /**
