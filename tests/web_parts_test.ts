@@ -188,14 +188,16 @@ Deno.test("a queue message with a bad body is listed with the reason, not droppe
         type: "member.added",
         stem: "uit",
         workgroup: "uit:helpdesk",
-        problem: "the body is not JSON",
+        problem:
+          `Cannot read the event as its body is not JSON: Unexpected token 'o', "not json" is not valid JSON`,
       },
       {
         id: "e",
         type: "member.added",
         stem: "uit",
         workgroup: "uit:helpdesk",
-        problem: "the body is not a JSON object",
+        problem:
+          "Cannot read the event as its body is not a JSON object: got an array",
       },
       {
         id: "e",

@@ -217,7 +217,9 @@ export function toLiveEvent(message: Message): LiveEvent {
   event.workgroup ||= body.workgroup;
   event.stem ||= body.stem;
   event.seq = body.seq;
-  if (body.member !== undefined) event.member = body.member.uid ?? body.member.dn;
+  if (body.member !== undefined) {
+    event.member = body.member.uid ?? body.member.dn;
+  }
   if (body.previous !== undefined) event.previous = body.previous;
   if (body.members !== undefined) event.members = body.members.length;
   return event;
