@@ -700,6 +700,30 @@ Deno.test({
         await page.close();
       },
     );
+    await t.step(
+      "overview: a role that stops answering turns 'down since' without a reload",
+      async () => {
+        const page = await open(reader, "/");
+        const state = page.locator(
+          'tr[data-role="remctl"] [data-cell="state"]',
+        );
+        await state.filter({ hasText: "up, healthy" }).waitFor();
+        await page.evaluate(() =>
+          (globalThis as { marker?: number }).marker = 2
+        );
+        assert.equal(await remctl.stop(), 0, remctl.stderr);
+        await state.filter({ hasText: /^down since \S+Z/ }).waitFor();
+        assert.equal(
+          await page.evaluate(() => (globalThis as { marker?: number }).marker),
+          2,
+        );
+        await page.screenshot({
+          path: `${artifacts}/overview-role-down.png`,
+          fullPage: true,
+        });
+        await page.close();
+      },
+    );
   } finally {
     await browser?.close();
     const code = await role.stop();
