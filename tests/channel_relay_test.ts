@@ -24,7 +24,10 @@ interface Handled {
   connection: number;
 }
 
-/** A TCP server, a relay in front of it tampering with its first connection, and a client behind the relay. */
+/**
+ * A TCP server, a relay in front of it tampering with its first connection
+ * (with every connection when `all`), and a client behind the relay.
+ */
 async function withRelay(
   tamper: Tamper,
   fn: (ctx: {
@@ -36,6 +39,7 @@ async function withRelay(
     keyFile: string;
     gate: { wait: Promise<void>; open: () => void };
   }) => Promise<void>,
+  options: { all?: boolean } = {},
 ): Promise<void> {
   await withDir(async (dir) => {
     const key = await writeKey(dir);
@@ -55,7 +59,7 @@ async function withRelay(
     const relay = new Relay(
       address,
       (direction, payload, connection) =>
-        connection.number === 1
+        connection.number === 1 || options.all
           ? tamper(direction, payload, connection)
           : undefined,
     );
@@ -213,6 +217,41 @@ Deno.test("a relay that replays an event frame is detected by the server; the ev
           /^Closing channel connection #1 from 127\.0\.0\.1:\d+: record 0 from the client arrived again where record 1 was expected \(replayed\)$/,
         );
       },
+    );
+  });
+});
+
+Deno.test("a record replayed into a later connection fails its MAC there", async () => {
+  await captureLogs(async (logs) => {
+    let captured: Uint8Array | undefined;
+    await withRelay(
+      (direction, payload, connection) => {
+        if (direction !== "toServer" || isHandshake(payload)) return;
+        if (connection.number === 1 && captured === undefined) {
+          captured = payload;
+        } else if (connection.number === 2) {
+          return [captured!, payload];
+        }
+      },
+      async ({ client, relay, acked, gate }) => {
+        gate.open();
+        await client.submit(event("s:g", 1));
+        await within(client.drained(), "the first acknowledgement");
+        // Break the first connection; the client makes a second one.
+        await relay.closeConnections();
+        await until(() => client.connected === 0, "the client to notice");
+        await client.submit(event("s:g", 2));
+        await within(client.drained(), "the second acknowledgement");
+        assert.deepEqual(acked, ["s:g#1", "s:g#2"]);
+        const line = logs.map(text).find((l) =>
+          l.startsWith("Closing channel connection #2 ")
+        );
+        assert.match(
+          line ?? "",
+          /^Closing channel connection #2 from 127\.0\.0\.1:\d+: record 0 from the client \(\d+ bytes\) failed MAC verification: it was not sealed by the authenticated peer of this connection \(altered, forged or from another connection\)$/,
+        );
+      },
+      { all: true },
     );
   });
 });

@@ -134,6 +134,12 @@ export class Relay {
     this.#conns.delete(server);
   }
 
+  /** Closes every relayed connection (the relay keeps accepting). */
+  closeConnections(): Promise<void> {
+    for (const conn of this.#conns) close(conn);
+    return Promise.allSettled([...this.#tasks]).then(() => {});
+  }
+
   /** Stops relaying and closes every relayed connection. */
   async close(): Promise<void> {
     this.#listener.close();
