@@ -6,6 +6,8 @@
  * @module
  */
 
+import { setImmediate } from "node:timers";
+
 /** Raised for a frame that breaks the framing rules. */
 export class FrameError extends Error {
   /** Constructs a FrameError. */
@@ -171,7 +173,8 @@ export class FrameWriter {
       this.#waiters.push({ resolve, reject });
       if (this.#writing) return;
       this.#writing = true;
-      if (this.#cork) setTimeout(() => this.#flush(), 0);
+      // setImmediate, not setTimeout(0): that waits for the timer tick (ms).
+      if (this.#cork) setImmediate(() => this.#flush());
       else this.#flush();
     });
   }

@@ -14,7 +14,7 @@
  * @module
  */
 
-import { createHash, type Hash, timingSafeEqual } from "node:crypto";
+import { createHmac, timingSafeEqual } from "node:crypto";
 import type { HandshakeResult } from "./auth.ts";
 import {
   type ByteSink,
@@ -33,35 +33,19 @@ export const RECORD_OVERHEAD = SEQUENCE_BYTES + MAC_BYTES;
 
 const TWO_32 = 2 ** 32;
 
-/**
- * HMAC-SHA256 (RFC 2104) truncated to {@linkcode MAC_BYTES}, with the
- * padded key's hash states computed once per key: node:crypto's createHmac
- * redoes them (and their allocations) on every call, which cost more than
- * the hashing of a small record.
- */
+/** HMAC-SHA256 under a record key, truncated to {@linkcode MAC_BYTES}. */
 class Mac {
-  #inner: Hash;
-  #outer: Hash;
+  #key: Uint8Array;
 
   constructor(key: Uint8Array) {
-    if (key.length !== 32) {
-      throw new RangeError(
-        `Cannot use the record key as its length is ${key.length} bytes, expected 32`,
-      );
-    }
-    const inner = new Uint8Array(64).fill(0x36);
-    const outer = new Uint8Array(64).fill(0x5c);
-    for (let i = 0; i < key.length; i++) {
-      inner[i] ^= key[i];
-      outer[i] ^= key[i];
-    }
-    this.#inner = createHash("sha256").update(inner);
-    this.#outer = createHash("sha256").update(outer);
+    this.#key = key;
   }
 
   of(signed: Uint8Array): Uint8Array {
-    const inner = this.#inner.copy().update(signed).digest();
-    return this.#outer.copy().update(inner).digest().subarray(0, MAC_BYTES);
+    return createHmac("sha256", this.#key).update(signed).digest().subarray(
+      0,
+      MAC_BYTES,
+    );
   }
 }
 
