@@ -9,7 +9,7 @@
  */
 import assert from "node:assert/strict";
 import { GetQueueAttributesCommand, type SQSClient } from "@aws-sdk/client-sqs";
-import { RoleProcess, withTempDir } from "./helpers/ldap_role.ts";
+import { RoleProcess, until, withTempDir } from "./helpers/ldap_role.ts";
 import {
   awsClients,
   callsOf,
@@ -173,8 +173,8 @@ Deno.test("a removed, empty or expired ticket cache pauses the target until k5st
           seq: round,
         });
         await publishEvents(stack, clients.sns, [event]);
-        await eventually(
-          async () =>
+        await until(
+          () =>
             role.stderr.split("paused, the remctl server fails (gss)").length -
                 1 > round,
           () =>
