@@ -107,6 +107,27 @@ export const ROLE_PERMISSIONS = {
     ffi: true,
     sys: ["osRelease"],
   },
+  /**
+   * wgsync-event. Net is unscoped: the AWS endpoints (SNS, DynamoDB, S3 —
+   * regional host names, S3 bucket host names, the instance metadata service
+   * for instance-role credentials, or a configured endpoint) come from the
+   * configuration and the SDK; it also covers the channel's `unix:` socket
+   * it listens on, the metrics listener and systemd's sockets. Env is
+   * unscoped: the AWS SDK reads many variables (AWS_REGION, AWS_PROFILE,
+   * AWS_CONTAINER_*, …) and fails on one it may not read. `osRelease` is the
+   * SDK's user agent. Writing /run/wgsync creates the channel socket;
+   * /etc/wgsync holds the configuration, the channel key and the optional
+   * AWS credentials file.
+   */
+  event: {
+    read: ["/etc/wgsync", "/run/wgsync"],
+    write: ["/run/systemd", "/run/wgsync"],
+    net: true,
+    env: true,
+    run: [],
+    ffi: false,
+    sys: ["osRelease"],
+  },
 } as const satisfies Record<string, RolePermissions>;
 
 /** The name of a role module in `roles/`. */

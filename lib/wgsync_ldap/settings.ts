@@ -7,15 +7,13 @@
  */
 
 import type { z } from "zod";
-import type { ChannelAddress } from "../channel/mod.ts";
-import type { channelSchema, ldapSchema } from "../config/schema.ts";
+import type { ldapSchema } from "../config/schema.ts";
 import type { BindOptions, SyncClientOptions } from "../ldap/mod.ts";
 
 /** The validated `[ldap]` section. */
 export type LdapSettings = z.infer<typeof ldapSchema>;
 
-/** The validated `[channel]` section. */
-export type ChannelSettings = z.infer<typeof channelSchema>;
+export { channelAddress, type ChannelSettings } from "../channel/settings.ts";
 
 /** The store file inside the data directory. */
 export function storePath(ldap: LdapSettings): string {
@@ -106,19 +104,5 @@ export function peopleSearch(ldap: LdapSettings): SearchOptions | undefined {
     attributes: people.id_attribute === undefined
       ? [people.uid_attribute]
       : [people.uid_attribute, people.id_attribute],
-  };
-}
-
-/** The channel address of the `[channel]` section (`socket` or `tcp = "host:port"`). */
-export function channelAddress(channel: ChannelSettings): ChannelAddress {
-  if (channel.socket !== undefined) {
-    return { transport: "unix", path: channel.socket };
-  }
-  const tcp = channel.tcp!;
-  const colon = tcp.lastIndexOf(":");
-  return {
-    transport: "tcp",
-    hostname: tcp.slice(0, colon),
-    port: Number(tcp.slice(colon + 1)),
   };
 }
