@@ -41,6 +41,12 @@ export interface AwsSettings {
   credentials?: AwsCredentials;
   /** Attempts per call including the first (SDK standard retry mode). @default {3} */
   maxAttempts?: number;
+  /**
+   * Time allowed for one HTTP attempt, in ms: a peer that accepted the
+   * connection but does not answer (a hung endpoint) fails the attempt
+   * instead of holding it forever. @default {10000}
+   */
+  requestTimeoutMs?: number;
 }
 
 /** Raised when the AWS settings cannot be used. */
@@ -58,12 +64,13 @@ export class AwsSettingsError extends Error {
  */
 export async function loadAwsSettings(
   section: AwsSection,
-  options: { maxAttempts?: number } = {},
+  options: { maxAttempts?: number; requestTimeoutMs?: number } = {},
 ): Promise<AwsSettings> {
   const settings: AwsSettings = {
     region: section.region,
     endpoint: section.endpoint,
     maxAttempts: options.maxAttempts,
+    requestTimeoutMs: options.requestTimeoutMs,
   };
   if (section.credentials_file !== undefined) {
     settings.credentials = await readCredentialsFile(section.credentials_file);
@@ -107,9 +114,14 @@ export async function readCredentialsFile(
 
 /** The configuration every client shares. */
 function baseConfig(settings: AwsSettings) {
-  const maxAttempts = optionChecks("create an AWS client").positiveInteger(
+  const check = optionChecks("create an AWS client");
+  const maxAttempts = check.positiveInteger(
     "maxAttempts",
     settings.maxAttempts ?? 3,
+  );
+  const requestTimeout = check.positiveNumber(
+    "requestTimeoutMs",
+    settings.requestTimeoutMs ?? 10_000,
   );
   return {
     region: settings.region,
@@ -119,6 +131,10 @@ function baseConfig(settings: AwsSettings) {
       : { credentials: { ...settings.credentials } }),
     retryMode: "standard",
     maxAttempts,
+    requestHandler: {
+      requestTimeout,
+      connectionTimeout: Math.min(requestTimeout, 5_000),
+    },
   } as const;
 }
 

@@ -9,6 +9,7 @@
  */
 
 import { createHash } from "node:crypto";
+import { dirname } from "node:path";
 import { stringify } from "smol-toml";
 import {
   CreateQueueCommand,
@@ -61,6 +62,8 @@ export interface EventConfigOptions {
   keyFile?: string;
   /** @default {10} */
   stopTimeoutSeconds?: number;
+  /** The channel socket (e.g. one wgsync-ldap's test config names). @default {dir + "/event.sock"} */
+  socket?: string;
 }
 
 /** A free TCP port on 127.0.0.1. */
@@ -85,7 +88,7 @@ export async function writeEventConfig(
     `${stack.aws.accessKeyId}:${stack.aws.secretAccessKey}\n`,
     { mode: 0o600 },
   );
-  const socket = `${dir}/event.sock`;
+  const socket = options.socket ?? `${dir}/event.sock`;
   const config = `${dir}/wgsync.toml`;
   const metricsPort = freePort();
   const toml = {
@@ -146,8 +149,8 @@ export class EventProcess {
     const notify = new DatagramListener(notifySocket);
     const child = roleCommand("event", {
       args: ["--config", files.config],
-      extraRead: [files.dir, stack.dir],
-      extraWrite: [files.dir],
+      extraRead: [files.dir, stack.dir, dirname(files.socket)],
+      extraWrite: [files.dir, dirname(files.socket)],
       env: { NOTIFY_SOCKET: notifySocket, NO_COLOR: "1" },
       stdin: "null",
       stdout: "piped",

@@ -1,0 +1,84 @@
+/**
+ * A counting relay in front of moto: an HTTP server on 127.0.0.1 that
+ * forwards every request unchanged to moto and counts them by AWS operation
+ * (the `X-Amz-Target` header of JSON protocols such as DynamoDB's, or the
+ * `Action` of query-protocol form bodies such as SNS's), so a test counts
+ * the requests a role really sent instead of trusting the role's cache.
+ *
+ * @module
+ */
+
+/** A running relay. */
+export class AwsRelay {
+  #server: Deno.HttpServer<Deno.NetAddr>;
+  #counts = new Map<string, number>();
+
+  private constructor(target: string) {
+    this.#server = Deno.serve(
+      { hostname: "127.0.0.1", port: 0, onListen: () => {} },
+      (request) => this.#forward(target, request),
+    );
+  }
+
+  /** Starts relaying to `target` (e.g. `http://127.0.0.1:PORT`). */
+  static start(target: string): AwsRelay {
+    return new AwsRelay(target);
+  }
+
+  /** The relay's URL, to use as the AWS endpoint. */
+  get endpoint(): string {
+    return `http://127.0.0.1:${this.#server.addr.port}`;
+  }
+
+  /** Requests relayed for `operation`, e.g. `DynamoDB_20120810.GetItem` or `Publish`. */
+  count(operation: string): number {
+    return this.#counts.get(operation) ?? 0;
+  }
+
+  /** Every operation seen, with its count. */
+  get counts(): Record<string, number> {
+    return Object.fromEntries(this.#counts);
+  }
+
+  /** Stops the relay. */
+  async close(): Promise<void> {
+    await this.#server.shutdown();
+  }
+
+  async #forward(target: string, request: Request): Promise<Response> {
+    const url = new URL(request.url);
+    const body = request.method === "GET" || request.method === "HEAD"
+      ? undefined
+      : new Uint8Array(await request.arrayBuffer());
+    let operation = request.headers.get("x-amz-target") ?? undefined;
+    if (
+      operation === undefined && body !== undefined &&
+      (request.headers.get("content-type") ?? "").includes("urlencoded")
+    ) {
+      operation = new URLSearchParams(new TextDecoder().decode(body)).get(
+        "Action",
+      ) ?? undefined;
+    }
+    operation ??= `${request.method} ${url.pathname}`;
+    this.#counts.set(operation, (this.#counts.get(operation) ?? 0) + 1);
+    const headers = new Headers(request.headers);
+    for (const name of ["host", "content-length", "connection"]) {
+      headers.delete(name);
+    }
+    const response = await fetch(`${target}${url.pathname}${url.search}`, {
+      method: request.method,
+      headers,
+      body,
+    });
+    const payload = await response.arrayBuffer();
+    const out = new Headers(response.headers);
+    out.delete("content-encoding");
+    out.delete("content-length");
+    const empty = request.method === "HEAD" ||
+      [204, 205, 304].includes(response.status);
+    return new Response(empty ? null : payload, {
+      status: response.status,
+      headers: out,
+    });
+  }
+}
