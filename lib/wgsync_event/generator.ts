@@ -103,6 +103,12 @@ export async function runEventGenerator(
           workgroup,
         });
       },
+      onLostRace: (stem, item) => {
+        log.info(
+          "Another process created the item of the new stem {stem} first (from {from}); using it",
+          { stem, from: item.discoveredFrom?.S ?? "?" },
+        );
+      },
     });
     pipeline = new EventPipeline({
       stems,

@@ -49,6 +49,8 @@ export interface StemDirectoryOptions {
   onLookup?: (result: CacheResult) => void;
   /** Called when this process created a stem's item. */
   onCreated?: (stem: string, workgroup: string) => void;
+  /** Called when another process created the item first (it was read again). */
+  onLostRace?: (stem: string, item: Record<string, AttributeValue>) => void;
 }
 
 /** Raised when the stems table cannot be read or written. */
@@ -69,6 +71,7 @@ export class StemDirectory {
   #negativeTtlMs: number;
   #onLookup: StemDirectoryOptions["onLookup"];
   #onCreated: StemDirectoryOptions["onCreated"];
+  #onLostRace: StemDirectoryOptions["onLostRace"];
   #cache: LRUCache<string, StemInfo, string>;
 
   /** Constructs a StemDirectory; nothing is read until the first lookup. */
@@ -84,6 +87,7 @@ export class StemDirectory {
       Math.min(options.ttlMs, 10_000);
     this.#onLookup = options.onLookup;
     this.#onCreated = options.onCreated;
+    this.#onLostRace = options.onLostRace;
     this.#cache = new LRUCache<string, StemInfo, string>({
       max: options.max ?? 10_000,
       ttl: options.ttlMs,
@@ -184,6 +188,7 @@ export class StemDirectory {
         `Cannot read the stem's item that another process created: table is "${this.#table}", stem is "${stem}"`,
       );
     }
+    this.#onLostRace?.(stem, winner);
     return winner;
   }
 }

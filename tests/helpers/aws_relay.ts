@@ -12,17 +12,26 @@
 export class AwsRelay {
   #server: Deno.HttpServer<Deno.NetAddr>;
   #counts = new Map<string, number>();
+  #delays: Record<string, number>;
 
-  private constructor(target: string) {
+  private constructor(target: string, delays: Record<string, number>) {
+    this.#delays = delays;
     this.#server = Deno.serve(
       { hostname: "127.0.0.1", port: 0, onListen: () => {} },
       (request) => this.#forward(target, request),
     );
   }
 
-  /** Starts relaying to `target` (e.g. `http://127.0.0.1:PORT`). */
-  static start(target: string): AwsRelay {
-    return new AwsRelay(target);
+  /**
+   * Starts relaying to `target` (e.g. `http://127.0.0.1:PORT`); `delays`
+   * holds back the answers of some operations (ms), e.g. to make two
+   * processes' reads overlap.
+   */
+  static start(
+    target: string,
+    options: { delays?: Record<string, number> } = {},
+  ): AwsRelay {
+    return new AwsRelay(target, options.delays ?? {});
   }
 
   /** The relay's URL, to use as the AWS endpoint. */
@@ -71,6 +80,10 @@ export class AwsRelay {
       body,
     });
     const payload = await response.arrayBuffer();
+    const delay = this.#delays[operation];
+    if (delay !== undefined) {
+      await new Promise((resolve) => setTimeout(resolve, delay));
+    }
     const out = new Headers(response.headers);
     out.delete("content-encoding");
     out.delete("content-length");

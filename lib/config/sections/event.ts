@@ -9,9 +9,14 @@ import { metricsListen, seconds } from "./values.ts";
 /** wgsync-event, the Event Generator. */
 export const eventSchema = z.strictObject({
   stems_table: z.string().min(3),
-  topic_arn: z.string().regex(/^arn:aws[a-z-]*:sns:[^:]+:[0-9]{12}:.+\.fifo$/, {
-    message: "expected the ARN of an SNS FIFO topic",
-  }),
+  /**
+   * The default topic. Any SNS topic ARN passes here; that it is a FIFO
+   * topic (FifoTopic "true") is checked against SNS when the role starts.
+   */
+  topic_arn: z.string().regex(
+    /^arn:aws[a-z-]*:sns:[a-z0-9-]+:[0-9]{12}:[A-Za-z0-9_-]{1,256}(\.fifo)?$/,
+    { message: "expected the ARN of an SNS topic" },
+  ),
   stem_cache_seconds: seconds.default(300),
   /** Loopback `host:port` for `/metrics` and `/healthz`; off when unset. */
   metrics_listen: metricsListen,
