@@ -116,11 +116,12 @@ export const ROLE_PERMISSIONS = {
    * unscoped: the AWS SDK reads many variables (AWS_REGION, AWS_PROFILE,
    * AWS_CONTAINER_*, …) and fails on one it may not read. `osRelease` is the
    * SDK's user agent. Writing /run/wgsync creates the channel socket;
-   * /etc/wgsync holds the configuration, the channel key and the optional
-   * AWS credentials file.
+   * /etc/wgsync holds the configuration and the optional AWS credentials
+   * file; the unit binds the channel key (a systemd credential) at
+   * /run/wgsync-secrets/channel.key.
    */
   event: {
-    read: ["/etc/wgsync", "/run/wgsync"],
+    read: ["/etc/wgsync", "/run/wgsync", "/run/wgsync-secrets"],
     write: ["/run/systemd", "/run/wgsync"],
     net: true,
     env: true,

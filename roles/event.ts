@@ -1,4 +1,4 @@
-#!/usr/bin/env -S deno run --cached-only -R=/etc/wgsync,/run/wgsync -W=/run/systemd,/run/wgsync -N -E -S=osRelease
+#!/usr/bin/env -S deno run --cached-only -R=/etc/wgsync,/run/wgsync,/run/wgsync-secrets -W=/run/systemd,/run/wgsync -N -E -S=osRelease
 /**
  * wgsync-event, the Event Generator: receives events from wgsync-ldap over
  * the authenticated channel, looks each stem up in DynamoDB (creating new
@@ -8,24 +8,24 @@
  * @module
  */
 import { runEventGenerator } from "../lib/wgsync_event/mod.ts";
-import { type RoleDefinition, runRole } from "../lib/role/mod.ts";
+import { defineRole, runRole } from "../lib/role/mod.ts";
 
 /** The wgsync-event role. */
-export const eventRole: RoleDefinition = {
+export const eventRole = defineRole({
   name: "event",
   summary:
     "Publishes the events wgsync-ldap sends over the channel to the SNS FIFO topic (stems from DynamoDB, large bodies through S3); READY=1 once the stems table, topic and bucket passed the start check and the channel listens.",
   sections: ["event", "aws", "channel"],
   async main({ config, notifier, signal }) {
     await runEventGenerator({
-      event: config.event!,
-      aws: config.aws!,
-      channel: config.channel!,
+      event: config.event,
+      aws: config.aws,
+      channel: config.channel,
       stopTimeoutSeconds: config.stop_timeout_seconds,
       notifier,
       signal,
     });
   },
-};
+});
 
 if (import.meta.main) Deno.exit(await runRole(eventRole));

@@ -158,14 +158,6 @@ Deno.test("a burst of 1,000 events of one new stem costs one DynamoDB read and o
   try {
     await withRole(async ({ stack, aws, role }) => {
       const stem = unique("burst");
-      const queue = await subscribedQueue(
-        aws,
-        stack.aws.topicArn,
-        unique("q"),
-        {
-          stem: [stem],
-        },
-      );
       const events = Array.from(
         { length: 1000 },
         (_, i) => makeEvent(`${stem}:g${i % 50}`, Math.floor(i / 50)),

@@ -126,6 +126,7 @@ export async function runEventGenerator(
       address: channelAddress(channel),
       keyFile: channel.auth_key_file,
       maxFrameBytes: channel.max_frame_bytes,
+      maxEventBytes: channel.max_event_bytes,
       handler: pipeline.handle,
     });
     connections = () => server.stats.open;

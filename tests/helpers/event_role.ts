@@ -97,7 +97,6 @@ export async function writeEventConfig(
     channel: {
       socket,
       auth_key_file: keyFile,
-      max_frame_bytes: 16 * 1024 * 1024,
     },
     aws: {
       region: stack.aws.region,
@@ -280,7 +279,6 @@ export async function sendEvents(
     address: { transport: "unix", path: files.socket },
     keyFile: files.keyFile,
     connections: options.connections ?? 4,
-    maxFrameBytes: 16 * 1024 * 1024,
     reconnect: { minDelay: 50, maxDelay: 500 },
     onAck: (id) => acked.add(id),
   });
