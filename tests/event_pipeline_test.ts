@@ -170,6 +170,18 @@ Deno.test("AWS unreachable for 20 s mid-stream: afterwards every change arrived 
         expected.add(`${dn.toLowerCase()}|${member.toLowerCase()}`);
       }
     };
+    // The first refresh is through (its workgroup.created events carry
+    // the members as they were) before the changes begin.
+    await until(
+      () => pipeline.ldapNotify.messages.some((m) => m.startsWith("READY=1")),
+      () => `wgsync-ldap's READY=1:\n${pipeline.ldap.stderr}`,
+    );
+    const created = pipeline.groups.length;
+    let published = 0;
+    while (published < created) {
+      published = await pipeline.event.counter("wgsync_event_published_total");
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
     const rounds = 12;
     for (let round = 1; round <= rounds; round++) {
       if (round === 4) {

@@ -133,6 +133,8 @@ function baseConfig(settings: AwsSettings) {
     maxAttempts,
     requestHandler: {
       requestTimeout,
+      // Without it the SDK only warns and keeps waiting.
+      throwOnRequestTimeout: true,
       connectionTimeout: Math.min(requestTimeout, 5_000),
     },
   } as const;
