@@ -23,6 +23,7 @@ import {
   PutObjectCommand,
   type S3Client,
 } from "@aws-sdk/client-s3";
+import { optionChecks } from "../options.ts";
 
 /** The class name the extended clients put first in a pointer. */
 export const PAYLOAD_POINTER_CLASS =
@@ -119,11 +120,14 @@ export class ClaimCheckWriter {
 
   /** Constructs a ClaimCheckWriter on `s3`. */
   constructor(s3: S3Client, options: ClaimCheckWriterOptions) {
-    if (options.bucket === "") {
-      throw new RangeError(
-        "Cannot store claim-check payloads: bucket is empty",
-      );
-    }
+    optionChecks("store claim-check payloads").matching(
+      "bucket",
+      options.bucket,
+      {
+        regexp: /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/,
+        expected: "an S3 bucket name",
+      },
+    );
     this.#s3 = s3;
     this.#bucket = options.bucket;
     this.#prefix = options.keyPrefix ?? "events/";

@@ -21,6 +21,7 @@ import {
   PublishCommand,
   type SNSClient,
 } from "@aws-sdk/client-sns";
+import { optionChecks } from "../options.ts";
 import type { SnsMessage } from "./message.ts";
 import {
   type FailureReason,
@@ -78,12 +79,12 @@ export class Publisher {
 
   /** Constructs a Publisher. */
   constructor(options: PublisherOptions) {
-    const concurrency = options.concurrency ?? 16;
-    if (!Number.isInteger(concurrency) || concurrency < 1) {
-      throw new RangeError(
-        `Cannot publish as concurrency is not an integer >= 1: got ${concurrency}`,
-      );
-    }
+    const check = optionChecks("publish to SNS");
+    const concurrency = check.positiveInteger(
+      "concurrency",
+      options.concurrency ?? 16,
+    );
+    check.positiveInteger("maxBatchBytes", options.maxBatchBytes);
     this.#sns = options.sns;
     this.#maxBatchBytes = options.maxBatchBytes;
     this.#concurrency = concurrency;

@@ -25,6 +25,7 @@ import {
   PutItemCommand,
 } from "@aws-sdk/client-dynamodb";
 import { LRUCache } from "lru-cache";
+import { optionChecks } from "../options.ts";
 
 /** How a stem is handled. */
 export type StemInfo =
@@ -76,11 +77,12 @@ export class StemDirectory {
 
   /** Constructs a StemDirectory; nothing is read until the first lookup. */
   constructor(options: StemDirectoryOptions) {
-    if (!(options.ttlMs > 0)) {
-      throw new RangeError(
-        `Cannot cache stems as ttlMs is not a positive number: got ${options.ttlMs}`,
-      );
+    const check = optionChecks("cache stems");
+    check.positiveNumber("ttlMs", options.ttlMs);
+    if (options.negativeTtlMs !== undefined) {
+      check.positiveNumber("negativeTtlMs", options.negativeTtlMs);
     }
+    if (options.max !== undefined) check.positiveInteger("max", options.max);
     this.#dynamo = options.dynamo;
     this.#table = options.table;
     this.#negativeTtlMs = options.negativeTtlMs ??
