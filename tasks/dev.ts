@@ -4,6 +4,7 @@
  *
  *   deno task dev:ldap --stdout     # print the LDAP consumer's events
  *   deno task dev:ldap              # send them to wgsync-event's socket
+ *   deno task dev:event             # wgsync-event: the channel socket to SNS
  *
  * Arguments after the role name are passed on to the role; `--config` is the
  * stack's `wgsync.toml`. `KRB5_CONFIG` points at the stack's realm (MIT

@@ -5,10 +5,12 @@
  * the pipeline's services that exist, says which are still missing, and runs
  * until Ctrl-C; then stops everything it started.
  *
- * While wgsync-event does not exist, wgsync-ldap runs with `--stdout`: its
- * events are printed as JSON lines instead of being sent. `--once` makes a
- * change in the directory (adds a member to a workgroup), waits for its
- * event, and stops: a quick end-to-end check.
+ * wgsync-ldap sends its events to wgsync-event, which publishes them to the
+ * stack's SNS topic; an observer queue of its own on that topic shows each
+ * event as it lands and the remctl queues its stem routes it to
+ * (tasks/stack/observer.ts). `--once` makes a change in the directory (adds
+ * a member to a workgroup), waits until its event arrived through SNS, and
+ * stops: a quick end-to-end check.
  *
  * @module
  */
@@ -18,6 +20,7 @@ import { ROLE_PERMISSIONS, type RoleName } from "../lib/permissions.ts";
 import { roleCommand, type RoleCommandOptions } from "./launch.ts";
 import { ldapUtil } from "./stack/ldap_admin.ts";
 import { down, up } from "./stack/mod.ts";
+import { describeObserved, observeTopic } from "./stack/observer.ts";
 
 /** The pipeline's long-running services, in start order. */
 const PIPELINE: readonly [string, string][] = [
@@ -100,7 +103,8 @@ for (const role of roles) {
 }
 
 const children: Deno.ChildProcess[] = [];
-let events: ReadableStream<string> | undefined;
+const observing = new AbortController();
+let events: AsyncIterable<Record<string, unknown>> | undefined;
 for (const [role, what] of failed ? [] : PIPELINE) {
   if (!roles.includes(role)) {
     console.log(`  wgsync-${role}: not built yet (${what}); not started`);
@@ -112,14 +116,44 @@ for (const [role, what] of failed ? [] : PIPELINE) {
   }).spawn();
   children.push(child);
   if (stdout) {
-    events = child.stdout.pipeThrough(new TextDecoderStream()).pipeThrough(
-      splitLines(),
+    events = parsed(
+      child.stdout.pipeThrough(new TextDecoderStream()).pipeThrough(
+        splitLines(),
+      ),
     );
     console.log(
       `  wgsync-${role}: started with --stdout (no wgsync-event to send to); its events follow`,
     );
   } else {
     console.log(`  wgsync-${role}: started`);
+  }
+}
+if (!failed && events === undefined && roles.includes("event")) {
+  events = landed(observeTopic(stack, observing.signal));
+  console.log(
+    `  events as they land on ${stack.aws.topicArn} (an observer queue of its own) follow`,
+  );
+}
+
+/** Prints each line (a JSON event) and yields it parsed. */
+async function* parsed(
+  lines: ReadableStream<string>,
+): AsyncGenerator<Record<string, unknown>> {
+  for await (const line of lines) {
+    console.log(
+      `  event: ${line.length > 300 ? `${line.slice(0, 297)}...` : line}`,
+    );
+    yield JSON.parse(line);
+  }
+}
+
+/** Prints where each observed event landed and yields the event. */
+async function* landed(
+  observed: ReturnType<typeof observeTopic>,
+): AsyncGenerator<Record<string, unknown>> {
+  for await (const one of observed) {
+    console.log(`  event: ${describeObserved(one)}`);
+    yield one.event;
   }
 }
 
@@ -138,18 +172,17 @@ function splitLines(): TransformStream<string, string> {
   });
 }
 
-/** Prints events; with `--once`, returns after the event of the change made. */
-async function follow(stream: ReadableStream<string>): Promise<boolean> {
+/** Follows the events; with `--once`, returns after the event of the change made. */
+async function follow(
+  stream: AsyncIterable<Record<string, unknown>>,
+): Promise<boolean> {
   const workgroup = `cn=uit:helpdesk,${stack.ldap.workgroupBase}`;
   const member = `uid=local-check,${stack.ldap.peopleBase}`;
   let changed = false;
-  for await (const line of stream) {
-    console.log(
-      `  event: ${line.length > 300 ? `${line.slice(0, 297)}...` : line}`,
-    );
+  for await (const event of stream) {
     if (!values.once) continue;
-    const event = JSON.parse(line);
-    if (event.type === "member.added" && event.member?.dn === member) {
+    const dn = (event.member as { dn?: string } | undefined)?.dn;
+    if (event.type === "member.added" && dn === member) {
       return true;
     }
     if (!changed && event.type === "workgroup.created") {
@@ -182,6 +215,7 @@ if (!failed) {
     console.log("local: a directory change came out as its member.added event");
   }
 }
+observing.abort();
 for (const child of children) child.kill("SIGTERM");
 await Promise.all(children.map((child) => child.status));
 await down(dir);

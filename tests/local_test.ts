@@ -26,8 +26,13 @@ Deno.test("deno task local --once carries a directory change to an event and sto
     const stdout = new TextDecoder().decode(output.stdout);
     const stderr = new TextDecoder().decode(output.stderr);
     assert.equal(output.code, 0, `${stdout}\n${stderr}`);
-    assert.match(stdout, /wgsync-ldap: started with --stdout/);
-    assert.match(stdout, /event: \{.*"type":"workgroup\.created"/);
+    assert.match(stdout, /wgsync-event: started/);
+    assert.match(stdout, /wgsync-ldap: started\n/);
+    // Events as they landed on the topic, with the queues they route to.
+    assert.match(
+      stdout,
+      /event: workgroup\.created uit:helpdesk \d+ members → SNS → wgsync-remctl-uit\.fifo/,
+    );
     assert.match(
       stdout,
       /a directory change came out as its member\.added event/,

@@ -240,6 +240,49 @@ async function createWebQueue(
   return url;
 }
 
+/** Options of {@linkcode createSubscribedQueue}. */
+export interface SubscribedQueueOptions {
+  /** The queue name, ending in `.fifo`. */
+  name: string;
+  topicArn: string;
+  /** A filter policy on message attributes; none: every message. */
+  filterPolicy?: Record<string, string[]>;
+}
+
+/**
+ * A FIFO queue (no dead-letter queue) subscribed to `topicArn` with raw
+ * delivery, for tools and tests that watch what the topic carries; returns
+ * its URL.
+ */
+export async function createSubscribedQueue(
+  sqs: SQSClient,
+  sns: SNSClient,
+  options: SubscribedQueueOptions,
+): Promise<string> {
+  const queue = await sqs.send(
+    new CreateQueueCommand({
+      QueueName: options.name,
+      Attributes: { FifoQueue: "true", VisibilityTimeout: "60" },
+    }),
+  );
+  const url = required(queue.QueueUrl, "CreateQueue QueueUrl");
+  await sns.send(
+    new SubscribeCommand({
+      TopicArn: options.topicArn,
+      Protocol: "sqs",
+      Endpoint: await queueArn(sqs, url),
+      Attributes: {
+        RawMessageDelivery: "true",
+        ...(options.filterPolicy === undefined ? {} : {
+          FilterPolicy: JSON.stringify(options.filterPolicy),
+          FilterPolicyScope: "MessageAttributes",
+        }),
+      },
+    }),
+  );
+  return url;
+}
+
 async function queueArn(sqs: SQSClient, url: string): Promise<string> {
   const attributes = await sqs.send(
     new GetQueueAttributesCommand({

@@ -12,20 +12,15 @@ import { createHash } from "node:crypto";
 import { dirname } from "node:path";
 import { stringify } from "smol-toml";
 import {
-  CreateQueueCommand,
   DeleteMessageBatchCommand,
-  GetQueueAttributesCommand,
   ReceiveMessageCommand,
   SQSClient,
 } from "@aws-sdk/client-sqs";
-import {
-  CreateTopicCommand,
-  SNSClient,
-  SubscribeCommand,
-} from "@aws-sdk/client-sns";
+import { CreateTopicCommand, SNSClient } from "@aws-sdk/client-sns";
 import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import { S3Client } from "@aws-sdk/client-s3";
 import { ChannelClient } from "../../lib/channel/mod.ts";
+import { createSubscribedQueue } from "../../tasks/stack/aws.ts";
 import type { EventType, WorkgroupEvent } from "../../lib/events/mod.ts";
 import { roleCommand } from "../../tasks/launch.ts";
 import { writeKey } from "./channel.ts";
@@ -338,40 +333,17 @@ export async function createFifoTopic(
 }
 
 /** A FIFO queue subscribed (raw delivery) to `topicArn`, with an optional filter policy. */
-export async function subscribedQueue(
+export function subscribedQueue(
   clients: ReturnType<typeof awsClients>,
   topicArn: string,
   name: string,
   filterPolicy?: Record<string, string[]>,
 ): Promise<string> {
-  const queue = await clients.sqs.send(
-    new CreateQueueCommand({
-      QueueName: `${name}.fifo`,
-      Attributes: { FifoQueue: "true", VisibilityTimeout: "60" },
-    }),
-  );
-  const url = queue.QueueUrl!;
-  const attributes = await clients.sqs.send(
-    new GetQueueAttributesCommand({
-      QueueUrl: url,
-      AttributeNames: ["QueueArn"],
-    }),
-  );
-  await clients.sns.send(
-    new SubscribeCommand({
-      TopicArn: topicArn,
-      Protocol: "sqs",
-      Endpoint: attributes.Attributes!.QueueArn,
-      Attributes: {
-        RawMessageDelivery: "true",
-        ...(filterPolicy === undefined ? {} : {
-          FilterPolicy: JSON.stringify(filterPolicy),
-          FilterPolicyScope: "MessageAttributes",
-        }),
-      },
-    }),
-  );
-  return url;
+  return createSubscribedQueue(clients.sqs, clients.sns, {
+    name: `${name}.fifo`,
+    topicArn,
+    filterPolicy,
+  });
 }
 
 /** A message as a subscriber's queue holds it. */

@@ -1,0 +1,380 @@
+/**
+ * `deno task bench:pipeline [--latency N] [--throughput N] [--writers W]`:
+ * real LDAP changes through wgsync-ldap and wgsync-event (both as
+ * subprocesses with their own permissions) to SNS accepted and to the
+ * message receivable in SQS, on a local stack started in a temporary
+ * directory, beside the ceiling of a bare SDK `PublishBatch` loop against
+ * the same moto in the same run.
+ *
+ * - latency: N member additions (default 1,000), one at a time 10 ms apart
+ *   through one ldapmodify process; per change: the time from writing it to
+ *   ldapmodify to SNS accepted (the SQS message's `SentTimestamp`: moto
+ *   delivers to the queue inside the Publish call) and to the message
+ *   received from SQS; p50/p99/max.
+ * - throughput: N member additions (default 10,000) by W ldapmodify
+ *   processes (default 4) as fast as slapd takes them; sustained events/s
+ *   from the first change to the last `wgsync_event_published_total`
+ *   increment (polled every 50 ms), beside ldapmodify's own rate and the
+ *   bare PublishBatch loop (10 entries, 16 calls in flight, the same message
+ *   size and attributes, the same topic and subscriptions) run before and
+ *   after.
+ *
+ * Goals (issue 9): sustained rate within 1.5× of the bare loop and ≥ 2,000
+ * member changes/s; p99 LDAP change → SNS accepted under 50 ms on loopback.
+ *
+ * @module
+ */
+
+import { parseArgs } from "node:util";
+import { parse, stringify } from "smol-toml";
+import { PublishBatchCommand, SNSClient } from "@aws-sdk/client-sns";
+import {
+  DeleteMessageBatchCommand,
+  PurgeQueueCommand,
+  ReceiveMessageCommand,
+  SQSClient,
+} from "@aws-sdk/client-sqs";
+import { roleCommand } from "./launch.ts";
+import { adminArgs, ldapUtil } from "./stack/ldap_admin.ts";
+import { down, up } from "./stack/mod.ts";
+import type { StackInfo } from "./stack/types.ts";
+import { createSubscribedQueue } from "./stack/aws.ts";
+
+const { values } = parseArgs({
+  options: {
+    latency: { type: "string", default: "1000" },
+    throughput: { type: "string", default: "10000" },
+    writers: { type: "string", default: "4" },
+    groups: { type: "string", default: "100" },
+  },
+});
+const LATENCY = Number(values.latency);
+const THROUGHPUT = Number(values.throughput);
+const WRITERS = Number(values.writers);
+const GROUPS = Number(values.groups);
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const rate = (n: number, ms: number) => Math.round(n / (ms / 1000));
+function percentile(sorted: number[], p: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.ceil(p * sorted.length) - 1)];
+}
+
+const dir = await Deno.makeTempDir({ prefix: "wgsync-bench-pipeline-" });
+const children: Deno.ChildProcess[] = [];
+let stack: StackInfo | undefined;
+try {
+  stack = await up(`${dir}/stack`, { log: () => {} });
+  await run(stack);
+} finally {
+  for (const child of children) {
+    try {
+      child.kill("SIGTERM");
+    } catch { /* exited */ }
+    await child.status;
+  }
+  if (stack) await down(stack.dir);
+  await Deno.remove(dir, { recursive: true });
+}
+
+async function run(stack: StackInfo): Promise<void> {
+  const ou = `bench${crypto.randomUUID().slice(0, 6)}`;
+  const base = `ou=${ou},${stack.ldap.suffix}`;
+  const groups = Array.from(
+    { length: GROUPS },
+    (_, i) => `cn=${ou}:g${i},${base}`,
+  );
+  await ldapUtil(
+    stack,
+    "ldapadd",
+    `dn: ${base}\nobjectClass: organizationalUnit\nou: ${ou}\n\n` +
+      groups.map((dn, i) =>
+        `dn: ${dn}\nobjectClass: groupOfNames\ncn: ${ou}:g${i}\nmember: uid=seed,${stack.ldap.peopleBase}\n\n`
+      ).join(""),
+  );
+  const aws = {
+    endpoint: stack.aws.endpoint,
+    region: stack.aws.region,
+    credentials: {
+      accessKeyId: stack.aws.accessKeyId,
+      secretAccessKey: stack.aws.secretAccessKey,
+    },
+  };
+  const sqs = new SQSClient(aws);
+  const sns = new SNSClient(aws);
+  const queue = await createSubscribedQueue(sqs, sns, {
+    name: `${ou}.fifo`,
+    topicArn: stack.aws.topicArn,
+    filterPolicy: { stem: [ou] },
+  });
+  // The stack's configuration, with wgsync-ldap on this benchmark's OU.
+  const config = parse(await Deno.readTextFile(stack.config)) as {
+    ldap: { workgroups: { base: string } };
+    event: { metrics_listen: string };
+  };
+  config.ldap.workgroups.base = base;
+  const configFile = `${dir}/wgsync.toml`;
+  await Deno.writeTextFile(configFile, stringify(config));
+  const metricsUrl = `http://${config.event.metrics_listen}/metrics`;
+  const published = async () => {
+    const text = await (await fetch(metricsUrl)).text();
+    const line = text.split("\n").find((l) =>
+      l.startsWith("wgsync_event_published_total")
+    );
+    return Number(line?.split(" ")[1] ?? 0);
+  };
+  for (const role of ["event", "ldap"] as const) {
+    children.push(
+      roleCommand(role, {
+        args: ["--config", configFile],
+        extraRead: [dir, stack.dir],
+        extraWrite: [dir, stack.dir],
+        env: { KRB5_CONFIG: stack.krb5Config },
+        stdout: "null",
+        stderr: "null",
+      }).spawn(),
+    );
+    if (role === "event") {
+      await until(() => published().then(() => true, () => false), 30_000);
+    }
+  }
+  // The first refresh's workgroup.created events.
+  await until(async () => (await published()) >= GROUPS, 120_000);
+  await sqs.send(new PurgeQueueCommand({ QueueUrl: queue }));
+  await sleep(500);
+
+  console.log(
+    `bench:pipeline — slapd → wgsync-ldap → channel → wgsync-event → moto SNS FIFO → SQS FIFO; ${GROUPS} workgroups; the machine may be loaded (figures of one run)`,
+  );
+  await latencyPhase(stack, sqs, queue, groups);
+  const before = await bareLoop(sns, stack.aws.topicArn, ou, THROUGHPUT);
+  const pipeline = await throughputPhase(stack, groups, published);
+  const after = await bareLoop(sns, stack.aws.topicArn, ou, THROUGHPUT);
+  const anchor = (before + after) / 2;
+  console.log(
+    `\nthroughput: ${THROUGHPUT} member additions by ${WRITERS} ldapmodify processes`,
+  );
+  console.log(
+    `  ldapmodify alone (slapd accepting)      ${pipeline.ldapmodify} changes/s`,
+  );
+  console.log(
+    `  LDAP change → SNS accepted (sustained)  ${pipeline.sustained} events/s (goal >= 2,000/s)`,
+  );
+  console.log(
+    `  bare SDK PublishBatch loop (anchor)     ${
+      Math.round(anchor)
+    } messages/s (before ${before}, after ${after})`,
+  );
+  console.log(
+    `  ratio anchor / pipeline                 ${
+      (anchor / pipeline.sustained).toFixed(2)
+    }× (goal <= 1.5×)`,
+  );
+  sqs.destroy();
+  sns.destroy();
+}
+
+async function until(
+  condition: () => Promise<boolean>,
+  timeoutMs: number,
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await condition().catch(() => false))) {
+    if (Date.now() > deadline) throw new Error("bench: timed out");
+    await sleep(50);
+  }
+}
+
+async function latencyPhase(
+  stack: StackInfo,
+  sqs: SQSClient,
+  queue: string,
+  groups: string[],
+): Promise<void> {
+  const writtenAt = new Map<string, number>();
+  const accepted: number[] = [];
+  const received: number[] = [];
+  const receiving = (async () => {
+    while (received.length < LATENCY) {
+      const result = await sqs.send(
+        new ReceiveMessageCommand({
+          QueueUrl: queue,
+          MaxNumberOfMessages: 10,
+          WaitTimeSeconds: 1,
+          AttributeNames: ["All"],
+        }),
+      );
+      const now = Date.now();
+      for (const message of result.Messages ?? []) {
+        const member = /"dn":"(uid=lat-\d+)/.exec(message.Body ?? "")?.[1];
+        const at = member === undefined ? undefined : writtenAt.get(member);
+        if (at === undefined) continue;
+        accepted.push(Number(message.Attributes?.SentTimestamp) - at);
+        received.push(now - at);
+      }
+      // A FIFO group stays blocked while its message is in flight.
+      if ((result.Messages ?? []).length > 0) {
+        await sqs.send(
+          new DeleteMessageBatchCommand({
+            QueueUrl: queue,
+            Entries: result.Messages!.map((m, i) => ({
+              Id: String(i),
+              ReceiptHandle: m.ReceiptHandle!,
+            })),
+          }),
+        );
+      }
+    }
+  })();
+  const child = new Deno.Command("ldapmodify", {
+    args: [...adminArgs(stack), "-c"],
+    stdin: "piped",
+    stdout: "null",
+    stderr: "piped",
+  }).spawn();
+  const writer = child.stdin.getWriter();
+  for (let i = 0; i < LATENCY; i++) {
+    const member = `uid=lat-${i}`;
+    writtenAt.set(member, Date.now());
+    await writer.write(
+      new TextEncoder().encode(
+        `dn: ${
+          groups[i % groups.length]
+        }\nchangetype: modify\nadd: member\nmember: ${member},${stack.ldap.peopleBase}\n\n`,
+      ),
+    );
+    await sleep(10);
+  }
+  await writer.close();
+  await child.output();
+  await Promise.race([receiving, sleep(180_000)]);
+  const a = accepted.toSorted((x, y) => x - y);
+  const r = received.toSorted((x, y) => x - y);
+  console.log(
+    `\nlatency: ${LATENCY} member additions, one every 10 ms (${a.length} measured)`,
+  );
+  console.log(
+    `  LDAP change → SNS accepted   p50 ${percentile(a, 0.5)} ms  p99 ${
+      percentile(a, 0.99)
+    } ms  max ${a.at(-1)} ms (goal p99 < 50 ms)`,
+  );
+  console.log(
+    `  LDAP change → SQS received   p50 ${percentile(r, 0.5)} ms  p99 ${
+      percentile(r, 0.99)
+    } ms  max ${r.at(-1)} ms`,
+  );
+}
+
+async function throughputPhase(
+  stack: StackInfo,
+  groups: string[],
+  published: () => Promise<number>,
+): Promise<{ ldapmodify: number; sustained: number }> {
+  const start = await published();
+  const files: string[] = [];
+  for (let w = 0; w < WRITERS; w++) {
+    const lines: string[] = [];
+    for (let c = w; c < THROUGHPUT; c += WRITERS) {
+      lines.push(
+        `dn: ${groups[c % groups.length]}`,
+        "changetype: modify",
+        "add: member",
+        `member: uid=tp-${c},${stack.ldap.peopleBase}`,
+        "",
+      );
+    }
+    files.push(`${dir}/writer-${w}.ldif`);
+    await Deno.writeTextFile(files[w], lines.join("\n"));
+  }
+  const t0 = performance.now();
+  let last = start;
+  let lastAt = t0;
+  const watching = (async () => {
+    while (last < start + THROUGHPUT) {
+      const now = await published();
+      if (now > last) {
+        last = now;
+        lastAt = performance.now();
+      }
+      await sleep(50);
+      if (performance.now() - lastAt > 60_000) {
+        throw new Error(
+          `bench: only ${last - start} of ${THROUGHPUT} events were published`,
+        );
+      }
+    }
+  })();
+  const modifyMs = Math.max(
+    ...await Promise.all(files.map(async (file) => {
+      const output = await new Deno.Command("ldapmodify", {
+        args: [...adminArgs(stack), "-f", file],
+        stdout: "null",
+        stderr: "piped",
+      }).output();
+      if (!output.success) {
+        throw new Error(new TextDecoder().decode(output.stderr));
+      }
+      return performance.now() - t0;
+    })),
+  );
+  await watching;
+  return {
+    ldapmodify: rate(THROUGHPUT, modifyMs),
+    sustained: rate(THROUGHPUT, lastAt - t0),
+  };
+}
+
+/** The anchor: PublishBatch of 10 with 16 calls in flight, bodies and attributes like the events'. */
+async function bareLoop(
+  sns: SNSClient,
+  topicArn: string,
+  stem: string,
+  count: number,
+): Promise<number> {
+  const run = crypto.randomUUID().slice(0, 8);
+  const body = (i: number) =>
+    JSON.stringify({
+      v: 1,
+      id: `${run}-${i}`.padEnd(64, "0"),
+      type: "member.added",
+      workgroup: `${stem}:g${i % GROUPS}`,
+      stem,
+      member: {
+        dn: `uid=tp-${i},ou=people,dc=example,dc=edu`,
+        id: `tp-${i}`,
+        uid: null,
+      },
+      csn: "20261201000000.000000Z#000000#000#000000",
+      seq: i,
+      observedAt: new Date().toISOString(),
+    });
+  let next = 0;
+  const t0 = performance.now();
+  await Promise.all(Array.from({ length: 16 }, async () => {
+    while (next < count) {
+      const first = next;
+      next = Math.min(count, next + 10);
+      const entries = [];
+      for (let i = first; i < next; i++) {
+        const workgroup = `${stem}:g${i % GROUPS}`;
+        entries.push({
+          Id: `e${i - first}`,
+          Message: body(i),
+          MessageGroupId: workgroup,
+          MessageDeduplicationId: `${run}-${i}`,
+          MessageAttributes: {
+            type: { DataType: "String", StringValue: "member.added" },
+            stem: { DataType: "String", StringValue: stem },
+            workgroup: { DataType: "String", StringValue: workgroup },
+          },
+        });
+      }
+      await sns.send(
+        new PublishBatchCommand({
+          TopicArn: topicArn,
+          PublishBatchRequestEntries: entries,
+        }),
+      );
+    }
+  }));
+  return rate(count, performance.now() - t0);
+}
