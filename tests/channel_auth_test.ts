@@ -297,3 +297,43 @@ Deno.test("a connection that does not complete the handshake in time is dropped"
     });
   });
 });
+
+Deno.test("a client of protocol 1 is refused with a line naming the versions", async () => {
+  await captureLogs(async (records) => {
+    await withDir(async (dir) => {
+      const key = await writeKey(dir);
+      const path = `${dir}/event.sock`;
+      const server = await ChannelServer.listen({
+        address: { transport: "unix", path },
+        keyFile: key.path,
+        handler: () => Promise.resolve(),
+      });
+      const conn = await Deno.connect({ transport: "unix", path });
+      try {
+        const reader = new FrameReader(conn, { maxBytes: 4096 });
+        decodeMessage((await reader.read())!, ["challenge"]);
+        // Protocol 1's hello: a proof of the server challenge and a challenge.
+        await conn.write(encodeFrame(JSON.stringify({
+          type: "hello",
+          version: 1,
+          proof: "00".repeat(32),
+          challenge: Buffer.alloc(32, 1).toString("base64"),
+        })));
+        assert.deepEqual(decodeMessage((await reader.read())!, ["refused"]), {
+          type: "refused",
+          reason: "expected protocol version 2, got 1",
+        });
+        await until(() => server.stats.refused === 1, "the refusal");
+        assert.ok(
+          records.map(text).some((line) =>
+            /^Refused channel connection #1 on unix:.*: expected protocol version 2, got 1$/
+              .test(line)
+          ),
+        );
+      } finally {
+        conn.close();
+        await server.close();
+      }
+    });
+  });
+});

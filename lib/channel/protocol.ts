@@ -137,13 +137,10 @@ export type ChannelMessage =
 type Fields = Record<string, "string" | "number" | "any">;
 
 const SHAPES: Record<ChannelMessage["type"], Fields> = {
-  challenge: {
-    version: "number",
-    challenge: "string",
-    maxFrameBytes: "number",
-    maxEventBytes: "number",
-  },
-  hello: { version: "number", challenge: "string", maxFrameBytes: "number" },
+  // The limits are checked after the version (auth.ts), so that a peer of
+  // another version is told about the version.
+  challenge: { version: "number", challenge: "string" },
+  hello: { version: "number", challenge: "string" },
   welcome: { proof: "string" },
   proof: { proof: "string" },
   refused: { reason: "string" },
