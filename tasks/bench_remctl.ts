@@ -1,0 +1,236 @@
+/**
+ * `deno task bench:remctl [--commands N] [--keep]`
+ *
+ * Starts a local stack in a temporary directory and measures, in the same
+ * run, N commands of each kind — one that prints a line (`wgsync
+ * bench-output`, /bin/echo) and one that prints nothing (`wgsync
+ * bench-quiet`, /bin/true) — through:
+ *
+ * - the anchor: N sequential `remctl` CLI calls (a process and a new GSS
+ *   context each);
+ * - wgsync-remctl's client (`RemctlPool`, kept-open protocol v3 connections)
+ *   at concurrency 1 and 8;
+ * - `libremctl` through FFI (one kept-open connection, synchronous calls) —
+ *   the alternative the client was chosen against.
+ *
+ * Prints commands/s and per-command latency p50/p99 for each, and the goals
+ * (concurrency 8 at least 10× the CLI's rate; concurrency 1 latency under a
+ * third of the CLI's), never asserted. The machine may be loaded: compare
+ * figures of the same run only.
+ *
+ * @module
+ */
+
+import { parseArgs } from "node:util";
+import { RemctlPool } from "../lib/wgsync_remctl/mod.ts";
+import { down, type StackInfo, up } from "./stack/mod.ts";
+import { BENCH_COMMANDS } from "./stack/remctld.ts";
+
+interface Figures {
+  rate: number;
+  p50: number;
+  p99: number;
+}
+
+const encoder = new TextEncoder();
+
+function figures(latencies: number[], elapsedMs: number): Figures {
+  const sorted = [...latencies].sort((a, b) => a - b);
+  const at = (q: number) =>
+    sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))];
+  return {
+    rate: (latencies.length / elapsedMs) * 1000,
+    p50: at(0.5),
+    p99: at(0.99),
+  };
+}
+
+async function cli(
+  stack: StackInfo,
+  argv: string[],
+  n: number,
+): Promise<Figures> {
+  const latencies: number[] = [];
+  const started = performance.now();
+  for (let i = 0; i < n; i++) {
+    const t = performance.now();
+    const { code } = await new Deno.Command("remctl", {
+      args: [
+        "-p",
+        String(stack.remctl.port),
+        "-s",
+        stack.remctl.service,
+        stack.remctl.host,
+        ...argv,
+      ],
+      env: {
+        KRB5_CONFIG: stack.krb5Config,
+        KRB5CCNAME: `FILE:${stack.ccaches.remctlClient}`,
+      },
+      stdout: "null",
+      stderr: "null",
+    }).output();
+    if (code !== 0) throw new Error(`remctl ${argv.join(" ")} exited ${code}`);
+    latencies.push(performance.now() - t);
+  }
+  return figures(latencies, performance.now() - started);
+}
+
+async function client(
+  stack: StackInfo,
+  argv: string[],
+  n: number,
+  concurrency: number,
+): Promise<Figures> {
+  const pool = new RemctlPool({
+    host: stack.remctl.host,
+    port: stack.remctl.port,
+    principal: stack.remctl.service,
+    ccache: stack.ccaches.remctlClient,
+  });
+  const args = argv.map((arg) => encoder.encode(arg));
+  try {
+    // Open the connections first: the benchmark is of commands, not of opens.
+    await Promise.all(
+      Array.from(
+        { length: concurrency },
+        () => pool.run(args, { timeoutMs: 10_000 }),
+      ),
+    );
+    const latencies: number[] = [];
+    let next = 0;
+    const started = performance.now();
+    await Promise.all(Array.from({ length: concurrency }, async () => {
+      while (next++ < n) {
+        const t = performance.now();
+        const result = await pool.run(args, { timeoutMs: 10_000 });
+        if (result.status !== 0) {
+          throw new Error(`${argv.join(" ")} exited ${result.status}`);
+        }
+        latencies.push(performance.now() - t);
+      }
+    }));
+    return figures(latencies, performance.now() - started);
+  } finally {
+    pool.close();
+  }
+}
+
+/** libremctl 3.18 through FFI, synchronous calls on one kept-open connection. */
+function libremctl(stack: StackInfo, argv: string[], n: number): Figures {
+  const lib = Deno.dlopen("libremctl.so.1", {
+    remctl_new: { parameters: [], result: "pointer" },
+    remctl_set_ccache: { parameters: ["pointer", "buffer"], result: "i32" },
+    remctl_open: {
+      parameters: ["pointer", "buffer", "u16", "buffer"],
+      result: "i32",
+    },
+    remctl_command: { parameters: ["pointer", "buffer"], result: "i32" },
+    remctl_output: { parameters: ["pointer"], result: "pointer" },
+    remctl_error: { parameters: ["pointer"], result: "pointer" },
+    remctl_close: { parameters: ["pointer"], result: "void" },
+  });
+  const cs = (text: string) => encoder.encode(`${text}\0`);
+  const r = lib.symbols.remctl_new();
+  const fail = (what: string) =>
+    new Error(
+      `libremctl ${what}: ${
+        Deno.UnsafePointerView.getCString(lib.symbols.remctl_error(r)!)
+      }`,
+    );
+  try {
+    lib.symbols.remctl_set_ccache(r, cs(`FILE:${stack.ccaches.remctlClient}`));
+    if (
+      !lib.symbols.remctl_open(
+        r,
+        cs(stack.remctl.host),
+        stack.remctl.port,
+        cs(stack.remctl.service),
+      )
+    ) {
+      throw fail("open");
+    }
+    const strings = argv.map(cs);
+    const vector = new BigUint64Array(strings.length + 1);
+    strings.forEach((s, i) =>
+      vector[i] = BigInt(Deno.UnsafePointer.value(Deno.UnsafePointer.of(s)))
+    );
+    const run = () => {
+      if (!lib.symbols.remctl_command(r, vector)) throw fail("command");
+      for (;;) {
+        const output = lib.symbols.remctl_output(r);
+        if (output === null) throw fail("output");
+        const type = new Deno.UnsafePointerView(output).getInt32(0);
+        if (type === 1 || type === 3) return; // status, done
+        if (type === 2) throw fail("remote error");
+      }
+    };
+    run();
+    const latencies: number[] = [];
+    const started = performance.now();
+    for (let i = 0; i < n; i++) {
+      const t = performance.now();
+      run();
+      latencies.push(performance.now() - t);
+    }
+    return figures(latencies, performance.now() - started);
+  } finally {
+    lib.symbols.remctl_close(r);
+    lib.close();
+  }
+}
+
+function line(name: string, f: Figures): string {
+  return `  ${name.padEnd(34)} ${
+    f.rate.toFixed(0).padStart(6)
+  } commands/s   p50 ${f.p50.toFixed(2).padStart(7)} ms   p99 ${
+    f.p99.toFixed(2).padStart(7)
+  } ms`;
+}
+
+if (import.meta.main) {
+  const { values } = parseArgs({
+    args: Deno.args,
+    options: {
+      commands: { type: "string", default: "200" },
+      keep: { type: "boolean", default: false },
+    },
+  });
+  const n = Number(values.commands);
+  const dir = await Deno.makeTempDir({ prefix: "wgsync-bench-remctl-" });
+  const stack = await up(dir, { log: () => {} });
+  Deno.env.set("KRB5_CONFIG", stack.krb5Config);
+  try {
+    console.log(
+      `bench:remctl — ${n} commands per measurement, stack in ${dir}; load average ${
+        Deno.loadavg().join(" ")
+      }`,
+    );
+    for (
+      const [kind, argv] of [["with output", [
+        ...BENCH_COMMANDS.output,
+        "hello",
+      ]], ["without output", BENCH_COMMANDS.quiet]] as const
+    ) {
+      const anchor = await cli(stack, [...argv], n);
+      const one = await client(stack, [...argv], n, 1);
+      const eight = await client(stack, [...argv], n, 8);
+      const ffi = libremctl(stack, [...argv], n);
+      console.log(`\ncommand ${kind} (${argv.join(" ")}):`);
+      console.log(line("remctl CLI, sequential (anchor)", anchor));
+      console.log(line("wgsync-remctl client, concurrency 1", one));
+      console.log(line("wgsync-remctl client, concurrency 8", eight));
+      console.log(line("libremctl FFI, sync, kept open", ffi));
+      console.log(
+        `  goals: concurrency 8 ≥ 10× the CLI's rate: ${
+          (eight.rate / anchor.rate).toFixed(1)
+        }×; concurrency 1 p50 < 1/3 of the CLI's: ${
+          (one.p50 / anchor.p50).toFixed(2)
+        } of it`,
+      );
+    }
+  } finally {
+    await down(dir);
+    if (!values.keep) await Deno.remove(dir, { recursive: true });
+  }
+}
