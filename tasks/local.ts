@@ -8,9 +8,12 @@
  * wgsync-ldap sends its events to wgsync-event, which publishes them to the
  * stack's SNS topic; an observer queue of its own on that topic shows each
  * event as it lands and the remctl queues its stem routes it to
- * (tasks/stack/observer.ts). `--once` makes a change in the directory (adds
- * a member to a workgroup), waits until its event arrived through SNS, and
- * stops: a quick end-to-end check.
+ * (tasks/stack/observer.ts). wgsync-remctl runs the demo command for each
+ * event on the stack's remctld; every call the demo backend records in
+ * `remctl-calls.jsonl` is printed as it lands. `--once` makes a change in
+ * the directory (adds a member to a workgroup), waits until its event
+ * arrived through SNS and, with wgsync-remctl, until the demo backend
+ * recorded its call, and stops: a quick end-to-end check.
  *
  * @module
  */
@@ -135,6 +138,47 @@ if (!failed && events === undefined && roles.includes("event")) {
   );
 }
 
+/** The demo backend's calls (one JSON line each) as they land; printed. */
+const calls: Record<string, unknown>[] = [];
+async function tailCalls(file: string, signal: AbortSignal): Promise<void> {
+  let offset = 0;
+  while (!signal.aborted) {
+    const text = await Deno.readTextFile(file).catch(() => "");
+    const complete = text.slice(0, text.lastIndexOf("\n") + 1);
+    for (const line of complete.slice(offset).split("\n")) {
+      if (line === "") continue;
+      const call = JSON.parse(line) as { argv: string[]; stdin: string };
+      calls.push(call);
+      const args = call.argv.map((arg) => JSON.stringify(arg)).join(" ");
+      console.log(
+        `  remctl call: ${
+          args.length > 240 ? `${args.slice(0, 237)}...` : args
+        }${call.stdin === "" ? "" : ` (stdin: ${call.stdin.length} bytes)`}`,
+      );
+    }
+    offset = complete.length;
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+}
+if (!failed && roles.includes("remctl")) {
+  tailCalls(stack.remctl.callsFile, observing.signal);
+  console.log(
+    `  calls of the demo remctl command as they land in ${stack.remctl.callsFile} follow`,
+  );
+}
+
+/** Waits up to 60 s for a demo backend call naming `member` among its arguments. */
+async function callLanded(member: string): Promise<boolean> {
+  const deadline = Date.now() + 60_000;
+  while (Date.now() < deadline) {
+    if (calls.some((call) => (call.argv as string[]).includes(member))) {
+      return true;
+    }
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  return false;
+}
+
 /** Prints each line (a JSON event) and yields it parsed. */
 async function* parsed(
   lines: ReadableStream<string>,
@@ -183,7 +227,14 @@ async function follow(
     if (!values.once) continue;
     const dn = (event.member as { dn?: string } | undefined)?.dn;
     if (event.type === "member.added" && dn === member) {
-      return true;
+      if (!roles.includes("remctl")) return true;
+      const landedAtRemctl = await callLanded(member);
+      if (landedAtRemctl) {
+        console.log("local: ... and reached the demo remctl backend");
+      } else {
+        console.error("local: the event did not reach the demo remctl backend");
+      }
+      return landedAtRemctl;
     }
     if (!changed && event.type === "workgroup.created") {
       changed = true;

@@ -37,6 +37,13 @@ Deno.test("deno task local --once carries a directory change to an event and sto
       stdout,
       /a directory change came out as its member\.added event/,
     );
+    // wgsync-remctl ran the demo command for the change: its call landed.
+    assert.match(stdout, /wgsync-remctl: started/);
+    assert.match(
+      stdout,
+      /remctl call: "demo" "member\.added" "uit:helpdesk" "uit" "" "local-check" "uid=local-check,/,
+    );
+    assert.match(stdout, /and reached the demo remctl backend/);
     assert.match(stdout, /Stopped the local stack/);
     const processes = JSON.parse(
       await Deno.readTextFile(`${dir}/stack/processes.json`),
