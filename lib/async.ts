@@ -3,8 +3,9 @@
  * for an abort, and a bounded wait. Sleeping is `node:timers/promises`
  * (cleared when the signal aborts); what it lacks is written here: a sleep
  * that resolves instead of rejecting on abort (every caller checks
- * `signal.aborted` next), and an abort promise that is settled at once for a
- * signal aborted already (an `abort` listener added then never fires).
+ * `signal.aborted` next), an abort promise that is settled at once for a
+ * signal aborted already (an `abort` listener added then never fires), a
+ * wait that ends on abort without leaking, and a bounded wait.
  *
  * @module
  */
@@ -41,6 +42,36 @@ export function abortPromise(signal: AbortSignal): Promise<void> {
   return new Promise((resolve) =>
     signal.addEventListener("abort", () => resolve(), { once: true })
   );
+}
+
+/**
+ * Settles as `promise` does, or resolves with undefined as soon as `signal`
+ * aborts (at once if it has already). Use it instead of `Promise.race` with
+ * one long-lived {@linkcode abortPromise} in a loop: every race adds a
+ * reaction to that promise, which keeps each racer reachable until the
+ * signal aborts (about 300 bytes per race: a memory leak in a loop that runs
+ * for the life of a service). The listener this adds is removed once
+ * `promise` settles.
+ */
+export function unlessAborted<T>(
+  promise: Promise<T>,
+  signal: AbortSignal,
+): Promise<T | undefined> {
+  if (signal.aborted) return Promise.resolve(undefined);
+  return new Promise((resolve, reject) => {
+    const onAbort = () => resolve(undefined);
+    signal.addEventListener("abort", onAbort, { once: true });
+    promise.then(
+      (value) => {
+        signal.removeEventListener("abort", onAbort);
+        resolve(value);
+      },
+      (error) => {
+        signal.removeEventListener("abort", onAbort);
+        reject(error);
+      },
+    );
+  });
 }
 
 /**

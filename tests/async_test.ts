@@ -1,6 +1,11 @@
 /** lib/async.ts: sleeps, abort promises and bounded waits on real timers. */
 import assert from "node:assert/strict";
-import { abortPromise, sleep, waitAtMost } from "../lib/async.ts";
+import {
+  abortPromise,
+  sleep,
+  unlessAborted,
+  waitAtMost,
+} from "../lib/async.ts";
 
 Deno.test("sleep ends when its signal aborts and at once for a signal aborted already", async () => {
   const controller = new AbortController();
@@ -40,4 +45,54 @@ Deno.test("waitAtMost tells a promise that settled from one that ran out of time
     waitAtMost(Promise.reject(new Error("socket refused")), 60_000),
     { name: "Error", message: "socket refused" },
   );
+});
+
+Deno.test("unlessAborted passes on a value or a rejection, and resolves undefined on abort, at once for a signal aborted already", async () => {
+  const controller = new AbortController();
+  assert.equal(
+    await unlessAborted(Promise.resolve("x"), controller.signal),
+    "x",
+  );
+  await assert.rejects(
+    unlessAborted(
+      Promise.reject(new Error("socket refused")),
+      controller.signal,
+    ),
+    { name: "Error", message: "socket refused" },
+  );
+  const pending = unlessAborted(new Promise(() => {}), controller.signal);
+  controller.abort();
+  assert.equal(await pending, undefined);
+  assert.equal(
+    await unlessAborted(new Promise(() => {}), AbortSignal.abort()),
+    undefined,
+  );
+});
+
+Deno.test("unlessAborted leaves nothing attached to a long-lived signal once its promise settled", async () => {
+  const { signal } = new AbortController();
+  const listeners = new Set<unknown>();
+  const add = signal.addEventListener.bind(signal);
+  const remove = signal.removeEventListener.bind(signal);
+  signal.addEventListener = ((
+    type: "abort",
+    listener: () => void,
+    options?: AddEventListenerOptions,
+  ) => {
+    listeners.add(listener);
+    add(type, listener, options);
+  }) as typeof signal.addEventListener;
+  signal.removeEventListener = ((
+    type: "abort",
+    listener: () => void,
+    options?: AddEventListenerOptions,
+  ) => {
+    listeners.delete(listener);
+    remove(type, listener, options);
+  }) as typeof signal.removeEventListener;
+  for (let i = 0; i < 1000; i++) {
+    await unlessAborted(Promise.resolve(i), signal);
+    await unlessAborted(Promise.reject(new Error("x")), signal).catch(() => {});
+  }
+  assert.equal(listeners.size, 0);
 });

@@ -14,7 +14,7 @@
  */
 
 import type { Store } from "./store/mod.ts";
-import { abortPromise, sleep } from "../async.ts";
+import { sleep, unlessAborted } from "../async.ts";
 import { optionChecks } from "../options.ts";
 
 const check = optionChecks("create the outbox pump");
@@ -113,7 +113,6 @@ export class OutboxPump {
    * the way out.
    */
   async run(signal: AbortSignal): Promise<void> {
-    const aborted = abortPromise(signal);
     try {
       while (!signal.aborted && !this.#store.closed) {
         if (this.#hold()) {
@@ -123,7 +122,7 @@ export class OutboxPump {
         const committed = this.#store.committed();
         const rows = this.#store.readOutbox(this.#position, this.#readBatch);
         if (rows.length === 0) {
-          await Promise.race([committed, aborted]);
+          await unlessAborted(committed, signal);
           continue;
         }
         for (const row of rows) {
@@ -137,14 +136,14 @@ export class OutboxPump {
             continue;
           }
           this.#submitted.set(row.id, [row.position]);
-          await Promise.race([
+          await unlessAborted(
             this.#sink.submit({
               id: row.id,
               workgroup: row.workgroup,
               body: row.body,
             }),
-            aborted,
-          ]);
+            signal,
+          );
         }
       }
     } finally {
