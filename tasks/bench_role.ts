@@ -51,6 +51,8 @@ export interface RoleRun {
   drainedMs: number;
   /** CPU time (user + system, all threads) of the role at READY=1, ms: less sensitive than wall time to a loaded machine. */
   cpuReadyMs: number;
+  /** CPU time of the role when the last workgroup.created was acknowledged, ms. */
+  cpuDrainedMs: number;
   /** VmHWM at READY=1 and after the drain, KiB. */
   hwmReadyKiB: number;
   hwmKiB: number;
@@ -265,6 +267,7 @@ export async function roleRefresh(
       exited,
     );
     const drainedMs = performance.now() - started;
+    const cpuDrainedMs = cpuMs(pid);
     const hwm = hwmKiB(pid);
     child.kill("SIGTERM");
     const status = await child.status;
@@ -285,6 +288,7 @@ export async function roleRefresh(
       workgroupsMs: logMarks.workgroups,
       drainedMs,
       cpuReadyMs: marks.cpuReady!,
+      cpuDrainedMs,
       hwmReadyKiB: marks.hwmReady!,
       hwmKiB: hwm,
       storeBytes: fileSize(`${dir}/data/store.sqlite`) +
@@ -486,7 +490,9 @@ export async function compareRole(
       ms(m((run) => run.workgroupsMs))
     }, → READY=1 ${ms(ready)}, → last workgroup.created acknowledged ${
       ms(m((run) => run.drainedMs))
-    }; CPU time of the role at READY=1 ${ms(m((run) => run.cpuReadyMs))}`,
+    }; CPU time of the role at READY=1 ${
+      ms(m((run) => run.cpuReadyMs))
+    }, at the last acknowledgement ${ms(m((run) => run.cpuDrainedMs))}`,
   );
   console.log(
     `  peak RSS (VmHWM) at READY=1 ${

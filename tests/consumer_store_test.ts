@@ -361,3 +361,21 @@ Deno.test("the workgroup and outbox counts follow inserts, invalid names, deleti
     reopened.close();
   });
 });
+
+Deno.test("deleting acknowledged outbox rows keeps the unacknowledged ones between them", async () => {
+  await withDir((dir) => {
+    const path = `${dir}/store.sqlite`;
+    populate(path, 8);
+    const { store } = openStore(path, { identity });
+    const positions = store.readOutbox(0, 100).map((row) => row.position);
+    const [p1, p2, p3, p4, p5, p6, p7, p8] = positions;
+    // Out of order, with runs and gaps, one position twice.
+    store.deleteOutbox([p5, p1, p2, p4, p8, p5, p7]);
+    assert.deepEqual(
+      store.readOutbox(0, 100).map((row) => row.position),
+      [p3, p6],
+    );
+    assert.equal(store.outboxDepth(), 2);
+    store.close();
+  });
+});

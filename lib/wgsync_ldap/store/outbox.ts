@@ -25,6 +25,13 @@ import { OUTBOX_COLUMNS, type OutboxRow, toCount, toOutbox } from "./schema.ts";
 /** Where a body held by reference takes its member list. */
 const MEMBERS_SLOT = ',"members":null,';
 
+/** Cannot happen: a row is written out before its workgroup is deleted. */
+function missingWorkgroup(entryUUID: string): never {
+  throw new StoreError(
+    `Cannot read an outbox event as the workgroup holding its members is missing: entryUUID is "${entryUUID}"`,
+  );
+}
+
 /** The outbox of one store; `owner` is the store the people directory is bound to. */
 export class Outbox {
   #owner: object;
@@ -47,8 +54,10 @@ export class Outbox {
     this.#append = db.prepare(
       "INSERT INTO outbox (position, id, workgroup, body, members_of) VALUES (?, ?, ?, ?, ?)",
     );
+    // A held row's member list comes with it (one statement per batch, not
+    // one lookup per row).
     this.#read = db.prepare(
-      `SELECT ${OUTBOX_COLUMNS} FROM outbox WHERE position > ? AND position <= ? ORDER BY position LIMIT ?`,
+      `SELECT ${OUTBOX_COLUMNS}, workgroups.members AS held_members FROM outbox LEFT JOIN workgroups ON outbox.members_of IS NOT NULL AND workgroups.entry_uuid = outbox.members_of WHERE position > ? AND position <= ? ORDER BY position LIMIT ?`,
     );
     this.#heldBy = db.prepare(
       "SELECT position, body FROM outbox WHERE members_of = ?",
@@ -62,7 +71,9 @@ export class Outbox {
     this.#writeOut = db.prepare(
       "UPDATE outbox SET body = ?, members_of = NULL WHERE position = ?",
     );
-    this.#delete = db.prepare("DELETE FROM outbox WHERE position = ?");
+    this.#delete = db.prepare(
+      "DELETE FROM outbox WHERE position BETWEEN ? AND ?",
+    );
     this.#depth = db.prepare("SELECT count(*) AS n FROM outbox");
     this.#max = db.prepare("SELECT max(position) AS n FROM outbox");
     this.#members = db.prepare(
@@ -120,23 +131,31 @@ export class Outbox {
 
   /** Up to `limit` rows with `after < position <= upTo`, in order, member lists filled in. */
   read(after: number, upTo: number, limit: number): OutboxRow[] {
-    const rows = this.#read.all(after, upTo, limit).map(toOutbox);
-    const resolve = rows.some((row) => row.membersOf !== null)
-      ? this.#resolver()
-      : undefined;
-    return rows.map(({ membersOf, ...row }) =>
-      membersOf === null ? row : {
-        ...row,
-        body: this.#fullBody(row.body, this.#storedMembers(membersOf), resolve),
-      }
-    );
+    const stored = this.#read.all(after, upTo, limit);
+    let resolve: ((dn: string) => Member) | undefined;
+    return stored.map((sql) => {
+      const { membersOf, ...row } = toOutbox(sql);
+      if (membersOf === null) return row;
+      const members = sql.held_members;
+      if (typeof members !== "string") missingWorkgroup(membersOf);
+      resolve ??= this.#resolver();
+      return { ...row, body: this.#fullBody(row.body, members, resolve) };
+    });
   }
 
-  /** Deletes rows by position; returns how many there were. */
+  /**
+   * Deletes rows by position; returns how many there were. Consecutive
+   * positions (acknowledgements mostly come in outbox order) go in one
+   * range statement each.
+   */
   delete(positions: Iterable<number>): number {
+    const sorted = [...positions].sort((a, b) => a - b);
     let deleted = 0;
-    for (const position of positions) {
-      deleted += Number(this.#delete.run(position).changes);
+    for (let i = 0; i < sorted.length;) {
+      let j = i;
+      while (j + 1 < sorted.length && sorted[j + 1] <= sorted[j] + 1) j++;
+      deleted += Number(this.#delete.run(sorted[i], sorted[j]).changes);
+      i = j + 1;
     }
     return deleted;
   }
@@ -177,12 +196,7 @@ export class Outbox {
   /** The member values a held body takes: those of the workgroup row. */
   #storedMembers(entryUUID: string): string {
     const members = this.#members.get(entryUUID)?.members;
-    if (typeof members !== "string") {
-      // Cannot happen: a row is written out before its workgroup is deleted.
-      throw new StoreError(
-        `Cannot read an outbox event as the workgroup holding its members is missing: entryUUID is "${entryUUID}"`,
-      );
-    }
+    if (typeof members !== "string") missingWorkgroup(entryUUID);
     return members;
   }
 
