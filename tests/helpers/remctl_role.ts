@@ -63,9 +63,9 @@ export interface TestQueue {
 export async function createQueue(
   stack: StackInfo,
   clients: { sqs: SQSClient; sns: SNSClient },
-  options: { visibilitySeconds?: number } = {},
+  options: { visibilitySeconds?: number; stem?: string } = {},
 ): Promise<TestQueue> {
-  const stem = `t${crypto.randomUUID().slice(0, 8)}`;
+  const stem = options.stem ?? `t${crypto.randomUUID().slice(0, 8)}`;
   const dlq = await clients.sqs.send(
     new CreateQueueCommand({
       QueueName: `${stem}-dlq.fifo`,
@@ -230,6 +230,8 @@ export interface RemctlConfigOptions {
   metricsListen?: string;
   /** The command after `wgsync demo`; default: the stack's demo arguments. */
   args?: string[];
+  /** The whole command instead (another remctld command than the demo). */
+  command?: string[];
 }
 
 /** The stack's demo command with every placeholder, `{members}` last (stdin=last). */
@@ -273,7 +275,7 @@ export async function writeRemctlConfig(
       port: stack.remctl.port,
       principal: stack.remctl.service,
       match: { stems: [queue.stem] },
-      command: [
+      command: options.command ?? [
         stack.remctl.command,
         stack.remctl.subcommand,
         ...(options.args ?? DEMO_ARGS),
