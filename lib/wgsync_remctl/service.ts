@@ -69,7 +69,10 @@ export function ticketCacheProblem(ccache: string): string | undefined {
 /** Runs the role until `signal` aborts and every target has finished or released its messages. */
 export async function runRemctl(options: RunRemctlOptions): Promise<void> {
   const { remctl, logger, notifier, signal } = options;
-  const settings = await loadAwsSettings(options.aws);
+  // Receives long-poll 20 s: every request may take that long plus 10 s.
+  const settings = await loadAwsSettings(options.aws, {
+    requestTimeoutMs: 30_000,
+  });
   const sqs = createSqsClient(settings);
   const s3 = createS3Client(settings);
   const registry = createRegistry({ role: "remctl" });
