@@ -1,23 +1,27 @@
 /**
- * `deno task bench:pipeline [--latency N] [--throughput N] [--writers W]`:
+ * `deno task bench:pipeline [--latency N] [--interval MS] [--throughput N]
+ * [--writers W] [--groups G]`:
  * real LDAP changes through wgsync-ldap and wgsync-event (both as
  * subprocesses with their own permissions) to SNS accepted and to the
  * message receivable in SQS, on a local stack started in a temporary
  * directory, beside the ceiling of a bare SDK `PublishBatch` loop against
  * the same moto in the same run.
  *
- * - latency: N member additions (default 1,000), one at a time 10 ms apart
- *   through one ldapmodify process; per change: the time from writing it to
- *   ldapmodify to SNS accepted (the SQS message's `SentTimestamp`: moto
+ * - latency: N member additions (default 1,000), one every MS ms (default
+ *   20) through one ldapmodify process; per change: the time from writing it
+ *   to ldapmodify to SNS accepted (the SQS message's `SentTimestamp`: moto
  *   delivers to the queue inside the Publish call) and to the message
- *   received from SQS; p50/p99/max.
+ *   received from SQS; p50/p99/max, beside the same figures of bare SDK
+ *   `Publish` calls one at a time to the same topic and queue (the anchor).
  * - throughput: N member additions (default 10,000) by W ldapmodify
  *   processes (default 4) as fast as slapd takes them; sustained events/s
  *   from the first change to the last `wgsync_event_published_total`
  *   increment (polled every 50 ms), beside ldapmodify's own rate and the
  *   bare PublishBatch loop (10 entries, 16 calls in flight, the same message
  *   size and attributes, the same topic and subscriptions) run before and
- *   after.
+ *   after. The benchmark's queue is unsubscribed for this phase: moto's
+ *   FIFO queue compares every new message with all it holds (de-duplication),
+ *   so a queue filling up would measure moto's scan, not the pipeline.
  *
  * Goals (issue 9): sustained rate within 1.5× of the bare loop and ≥ 2,000
  * member changes/s; p99 LDAP change → SNS accepted under 50 ms on loopback.
@@ -27,7 +31,12 @@
 
 import { parseArgs } from "node:util";
 import { parse, stringify } from "smol-toml";
-import { PublishBatchCommand, SNSClient } from "@aws-sdk/client-sns";
+import {
+  PublishBatchCommand,
+  PublishCommand,
+  SNSClient,
+  UnsubscribeCommand,
+} from "@aws-sdk/client-sns";
 import {
   DeleteMessageBatchCommand,
   PurgeQueueCommand,
@@ -43,12 +52,14 @@ import { createSubscribedQueue } from "./stack/aws.ts";
 const { values } = parseArgs({
   options: {
     latency: { type: "string", default: "1000" },
+    interval: { type: "string", default: "20" },
     throughput: { type: "string", default: "10000" },
     writers: { type: "string", default: "4" },
     groups: { type: "string", default: "100" },
   },
 });
 const LATENCY = Number(values.latency);
+const INTERVAL = Number(values.interval);
 const THROUGHPUT = Number(values.throughput);
 const WRITERS = Number(values.writers);
 const GROUPS = Number(values.groups);
@@ -61,20 +72,33 @@ function percentile(sorted: number[], p: number): number {
 
 const dir = await Deno.makeTempDir({ prefix: "wgsync-bench-pipeline-" });
 const children: Deno.ChildProcess[] = [];
-let stack: StackInfo | undefined;
-try {
-  stack = await up(`${dir}/stack`, { log: () => {} });
-  await run(stack);
-} finally {
-  for (const child of children) {
-    try {
-      child.kill("SIGTERM");
-    } catch { /* exited */ }
-    await child.status;
-  }
-  if (stack) await down(stack.dir);
-  await Deno.remove(dir, { recursive: true });
+let cleaning: Promise<void> | undefined;
+/** Stops the roles and the stack and removes the directory; once. */
+function cleanup(): Promise<void> {
+  cleaning ??= (async () => {
+    for (const child of children) {
+      try {
+        child.kill("SIGTERM");
+      } catch { /* exited */ }
+      await child.status;
+    }
+    await down(`${dir}/stack`).catch(() => 0);
+    await Deno.remove(dir, { recursive: true });
+  })();
+  return cleaning;
 }
+for (const name of ["SIGINT", "SIGTERM"] as const) {
+  Deno.addSignalListener(name, () => {
+    console.error(`bench: stopping on ${name}`);
+    cleanup().finally(() => Deno.exit(130));
+  });
+}
+try {
+  await run(await up(`${dir}/stack`, { log: () => {} }));
+} finally {
+  await cleanup();
+}
+Deno.exit(0);
 
 async function run(stack: StackInfo): Promise<void> {
   const ou = `bench${crypto.randomUUID().slice(0, 6)}`;
@@ -101,11 +125,15 @@ async function run(stack: StackInfo): Promise<void> {
   };
   const sqs = new SQSClient(aws);
   const sns = new SNSClient(aws);
-  const queue = await createSubscribedQueue(sqs, sns, {
-    name: `${ou}.fifo`,
-    topicArn: stack.aws.topicArn,
-    filterPolicy: { stem: [ou] },
-  });
+  const { url: queue, subscriptionArn } = await createSubscribedQueue(
+    sqs,
+    sns,
+    {
+      name: `${ou}.fifo`,
+      topicArn: stack.aws.topicArn,
+      filterPolicy: { stem: [ou] },
+    },
+  );
   // The stack's configuration, with wgsync-ldap on this benchmark's OU.
   const config = parse(await Deno.readTextFile(stack.config)) as {
     ldap: { workgroups: { base: string } };
@@ -146,6 +174,8 @@ async function run(stack: StackInfo): Promise<void> {
     `bench:pipeline — slapd → wgsync-ldap → channel → wgsync-event → moto SNS FIFO → SQS FIFO; ${GROUPS} workgroups; the machine may be loaded (figures of one run)`,
   );
   await latencyPhase(stack, sqs, queue, groups);
+  await publishLatency(sns, sqs, stack.aws.topicArn, queue, ou);
+  await sns.send(new UnsubscribeCommand({ SubscriptionArn: subscriptionArn }));
   const before = await bareLoop(sns, stack.aws.topicArn, ou, THROUGHPUT);
   const pipeline = await throughputPhase(stack, groups, published);
   const after = await bareLoop(sns, stack.aws.topicArn, ou, THROUGHPUT);
@@ -242,7 +272,7 @@ async function latencyPhase(
         }\nchangetype: modify\nadd: member\nmember: ${member},${stack.ldap.peopleBase}\n\n`,
       ),
     );
-    await sleep(10);
+    await sleep(INTERVAL);
   }
   await writer.close();
   await child.output();
@@ -250,7 +280,7 @@ async function latencyPhase(
   const a = accepted.toSorted((x, y) => x - y);
   const r = received.toSorted((x, y) => x - y);
   console.log(
-    `\nlatency: ${LATENCY} member additions, one every 10 ms (${a.length} measured)`,
+    `\nlatency: ${LATENCY} member additions, one every ${INTERVAL} ms (${a.length} measured)`,
   );
   console.log(
     `  LDAP change → SNS accepted   p50 ${percentile(a, 0.5)} ms  p99 ${
@@ -261,6 +291,80 @@ async function latencyPhase(
     `  LDAP change → SQS received   p50 ${percentile(r, 0.5)} ms  p99 ${
       percentile(r, 0.99)
     } ms  max ${r.at(-1)} ms`,
+  );
+}
+
+/** The latency anchor: bare SDK Publish calls one at a time, to the same topic and queue. */
+async function publishLatency(
+  sns: SNSClient,
+  sqs: SQSClient,
+  topicArn: string,
+  queue: string,
+  stem: string,
+): Promise<void> {
+  const count = Math.min(LATENCY, 200);
+  const sentAt = new Map<string, number>();
+  const accepted: number[] = [];
+  const received: number[] = [];
+  const run = crypto.randomUUID().slice(0, 8);
+  const receiving = (async () => {
+    while (received.length < count) {
+      const result = await sqs.send(
+        new ReceiveMessageCommand({
+          QueueUrl: queue,
+          MaxNumberOfMessages: 10,
+          WaitTimeSeconds: 1,
+          AttributeNames: ["All"],
+        }),
+      );
+      const now = Date.now();
+      for (const message of result.Messages ?? []) {
+        const at = sentAt.get(message.Body ?? "");
+        if (at === undefined) continue;
+        accepted.push(Number(message.Attributes?.SentTimestamp) - at);
+        received.push(now - at);
+      }
+      if ((result.Messages ?? []).length > 0) {
+        await sqs.send(
+          new DeleteMessageBatchCommand({
+            QueueUrl: queue,
+            Entries: result.Messages!.map((m, i) => ({
+              Id: String(i),
+              ReceiptHandle: m.ReceiptHandle!,
+            })),
+          }),
+        );
+      }
+    }
+  })();
+  for (let i = 0; i < count; i++) {
+    const body = JSON.stringify({ anchor: run, i });
+    sentAt.set(body, Date.now());
+    const workgroup = `${stem}:g${i % GROUPS}`;
+    await sns.send(
+      new PublishCommand({
+        TopicArn: topicArn,
+        Message: body,
+        MessageGroupId: workgroup,
+        MessageDeduplicationId: `${run}-${i}`,
+        MessageAttributes: {
+          type: { DataType: "String", StringValue: "member.added" },
+          stem: { DataType: "String", StringValue: stem },
+          workgroup: { DataType: "String", StringValue: workgroup },
+        },
+      }),
+    );
+    await sleep(INTERVAL);
+  }
+  await Promise.race([receiving, sleep(120_000)]);
+  const a = accepted.toSorted((x, y) => x - y);
+  const r = received.toSorted((x, y) => x - y);
+  console.log(
+    `  anchor: bare SDK Publish   p50 ${percentile(a, 0.5)} ms  p99 ${
+      percentile(a, 0.99)
+    } ms  max ${a.at(-1)} ms to accepted; p50 ${percentile(r, 0.5)} ms  p99 ${
+      percentile(r, 0.99)
+    } ms to SQS received (${count} calls, one every ${INTERVAL} ms)`,
   );
 }
 

@@ -74,6 +74,8 @@ export class StemDirectory {
   #onCreated: StemDirectoryOptions["onCreated"];
   #onLostRace: StemDirectoryOptions["onLostRace"];
   #cache: LRUCache<string, StemInfo, string>;
+  /** Why the last load of a stem failed (lru-cache resolves such a fetch to undefined). */
+  #failures = new Map<string, unknown>();
 
   /** Constructs a StemDirectory; nothing is read until the first lookup. */
   constructor(options: StemDirectoryOptions) {
@@ -113,9 +115,10 @@ export class StemDirectory {
       status.fetch === "get" ? "hit" : status.fetch ?? "miss",
     );
     if (info === undefined) {
-      throw new StemLookupError(
-        `Cannot look up the stem as the lookup was abandoned: stem is "${stem}"`,
-      );
+      throw this.#failures.get(stem) ??
+        new StemLookupError(
+          `Cannot look up the stem as the lookup was abandoned: stem is "${stem}"`,
+        );
     }
     return info;
   }
@@ -125,10 +128,15 @@ export class StemDirectory {
     workgroup: string,
     fetchOptions: LRUCache.FetcherFetchOptions<string, StemInfo, string>,
   ): Promise<StemInfo> {
-    let item = await this.#get(stem, false);
-    if (item === undefined) {
-      item = await this.#create(stem, workgroup);
+    let item;
+    try {
+      item = await this.#get(stem, false) ??
+        await this.#create(stem, workgroup);
+    } catch (error) {
+      this.#failures.set(stem, error);
+      throw error;
     }
+    this.#failures.delete(stem);
     const info = parseItem(item);
     if (info.kind === "invalid") fetchOptions.ttl = this.#negativeTtlMs;
     return info;

@@ -252,13 +252,13 @@ export interface SubscribedQueueOptions {
 /**
  * A FIFO queue (no dead-letter queue) subscribed to `topicArn` with raw
  * delivery, for tools and tests that watch what the topic carries; returns
- * its URL.
+ * its URL and the subscription's ARN.
  */
 export async function createSubscribedQueue(
   sqs: SQSClient,
   sns: SNSClient,
   options: SubscribedQueueOptions,
-): Promise<string> {
+): Promise<{ url: string; subscriptionArn: string }> {
   const queue = await sqs.send(
     new CreateQueueCommand({
       QueueName: options.name,
@@ -266,9 +266,10 @@ export async function createSubscribedQueue(
     }),
   );
   const url = required(queue.QueueUrl, "CreateQueue QueueUrl");
-  await sns.send(
+  const subscription = await sns.send(
     new SubscribeCommand({
       TopicArn: options.topicArn,
+      ReturnSubscriptionArn: true,
       Protocol: "sqs",
       Endpoint: await queueArn(sqs, url),
       Attributes: {
@@ -280,7 +281,13 @@ export async function createSubscribedQueue(
       },
     }),
   );
-  return url;
+  return {
+    url,
+    subscriptionArn: required(
+      subscription.SubscriptionArn,
+      "Subscribe SubscriptionArn",
+    ),
+  };
 }
 
 async function queueArn(sqs: SQSClient, url: string): Promise<string> {

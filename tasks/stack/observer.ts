@@ -52,7 +52,7 @@ export async function* observeTopic(
   const sns = new SNSClient(config);
   const s3 = new S3Client({ ...config, forcePathStyle: true });
   try {
-    const url = await createSubscribedQueue(sqs, sns, {
+    const { url } = await createSubscribedQueue(sqs, sns, {
       name: "wgsync-local-observer.fifo",
       topicArn: stack.aws.topicArn,
     });

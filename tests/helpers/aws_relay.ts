@@ -13,6 +13,7 @@ export class AwsRelay {
   #server: Deno.HttpServer<Deno.NetAddr>;
   #counts = new Map<string, number>();
   #delays: Record<string, number>;
+  #closing: Promise<void> | undefined;
 
   private constructor(target: string, delays: Record<string, number>) {
     this.#delays = delays;
@@ -49,9 +50,10 @@ export class AwsRelay {
     return Object.fromEntries(this.#counts);
   }
 
-  /** Stops the relay. */
+  /** Stops the relay (new connections are refused); safe to call twice. */
   async close(): Promise<void> {
-    await this.#server.shutdown();
+    this.#closing ??= this.#server.shutdown();
+    await this.#closing;
   }
 
   async #forward(target: string, request: Request): Promise<Response> {

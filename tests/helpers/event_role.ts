@@ -333,17 +333,18 @@ export async function createFifoTopic(
 }
 
 /** A FIFO queue subscribed (raw delivery) to `topicArn`, with an optional filter policy. */
-export function subscribedQueue(
+export async function subscribedQueue(
   clients: ReturnType<typeof awsClients>,
   topicArn: string,
   name: string,
   filterPolicy?: Record<string, string[]>,
 ): Promise<string> {
-  return createSubscribedQueue(clients.sqs, clients.sns, {
+  const { url } = await createSubscribedQueue(clients.sqs, clients.sns, {
     name: `${name}.fifo`,
     topicArn,
     filterPolicy,
   });
+  return url;
 }
 
 /** A message as a subscriber's queue holds it. */
