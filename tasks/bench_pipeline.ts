@@ -177,7 +177,11 @@ async function run(stack: StackInfo): Promise<void> {
   await publishLatency(sns, sqs, stack.aws.topicArn, queue, ou);
   await sns.send(new UnsubscribeCommand({ SubscriptionArn: subscriptionArn }));
   const before = await bareLoop(sns, stack.aws.topicArn, ou, THROUGHPUT);
-  const pipeline = await throughputPhase(stack, groups, published);
+  const counters = async () =>
+    (await (await fetch(metricsUrl)).text()).split("\n").filter((l) =>
+      /^wgsync_event_(received|published|failed)/.test(l)
+    ).join("; ");
+  const pipeline = await throughputPhase(stack, groups, published, counters);
   const after = await bareLoop(sns, stack.aws.topicArn, ou, THROUGHPUT);
   const anchor = (before + after) / 2;
   console.log(
@@ -372,6 +376,7 @@ async function throughputPhase(
   stack: StackInfo,
   groups: string[],
   published: () => Promise<number>,
+  counters: () => Promise<string>,
 ): Promise<{ ldapmodify: number; sustained: number }> {
   const start = await published();
   const files: string[] = [];
@@ -402,11 +407,14 @@ async function throughputPhase(
       await sleep(50);
       if (performance.now() - lastAt > 60_000) {
         throw new Error(
-          `bench: only ${last - start} of ${THROUGHPUT} events were published`,
+          `bench: only ${
+            last - start
+          } of ${THROUGHPUT} events were published, none in the last 60 s; wgsync-event's counters: ${await counters()}`,
         );
       }
     }
   })();
+  watching.catch(() => {});
   const modifyMs = Math.max(
     ...await Promise.all(files.map(async (file) => {
       const output = await new Deno.Command("ldapmodify", {

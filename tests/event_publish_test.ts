@@ -87,6 +87,32 @@ Deno.test("an event reaches the FIFO queues whose filter policy names its stem, 
       await role.counter("wgsync_event_published_total"),
       3,
     );
+    assert.ok(
+      role.notify.messages.includes(
+        "READY=1\nSTATUS=running; 0 connections, 0 events/s, 0 published, 0 disabled",
+      ),
+      JSON.stringify(role.notify.messages),
+    );
+    const health = await fetch(
+      `http://127.0.0.1:${role.files.metricsPort}/healthz`,
+    );
+    assert.deepEqual(
+      { status: health.status, body: await health.json() },
+      {
+        status: 200,
+        body: {
+          ok: true,
+          detail: {
+            connections: 0,
+            handled: 3,
+            published: 3,
+            disabled: 0,
+            invalid: 0,
+            problem: null,
+          },
+        },
+      },
+    );
   });
 });
 

@@ -121,22 +121,35 @@ export interface RetryOptions {
   ) => void;
 }
 
-/** Runs `attempt` until it resolves, waiting a backoff delay after each failure. */
+/**
+ * Runs `attempt` until it resolves, waiting a backoff delay after each
+ * failure. An abort rejects at once, also while an attempt is under way
+ * (a request to a hung endpoint is left to its own timeout).
+ */
 export async function retryUntilDone<T>(
   attempt: () => Promise<T>,
   options: RetryOptions,
 ): Promise<T> {
   const backoff = options.backoff ?? AWS_BACKOFF;
-  for (let failures = 0;; failures++) {
-    options.signal.throwIfAborted();
-    try {
-      return await attempt();
-    } catch (error) {
-      options.signal.throwIfAborted();
-      const delay = backoffDelay(backoff, failures + 1);
-      options.onFailure?.(error, { attempt: failures + 1, delay });
-      await abortableSleep(delay, options.signal);
+  const { signal } = options;
+  signal.throwIfAborted();
+  const aborted = Promise.withResolvers<never>();
+  aborted.promise.catch(() => {});
+  const abort = () => aborted.reject(signal.reason);
+  signal.addEventListener("abort", abort, { once: true });
+  try {
+    for (let failures = 0;; failures++) {
+      try {
+        return await Promise.race([attempt(), aborted.promise]);
+      } catch (error) {
+        signal.throwIfAborted();
+        const delay = backoffDelay(backoff, failures + 1);
+        options.onFailure?.(error, { attempt: failures + 1, delay });
+        await abortableSleep(delay, signal);
+      }
     }
+  } finally {
+    signal.removeEventListener("abort", abort);
   }
 }
 

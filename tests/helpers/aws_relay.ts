@@ -14,6 +14,7 @@ export class AwsRelay {
   #counts = new Map<string, number>();
   #delays: Record<string, number>;
   #closing: Promise<void> | undefined;
+  #held: PromiseWithResolvers<void> | undefined;
 
   private constructor(target: string, delays: Record<string, number>) {
     this.#delays = delays;
@@ -50,6 +51,20 @@ export class AwsRelay {
     return Object.fromEntries(this.#counts);
   }
 
+  /**
+   * From now on requests get no answer (AWS hung): they wait until
+   * {@linkcode release}, then fail with 503 without reaching moto.
+   */
+  hold(): void {
+    this.#held ??= Promise.withResolvers<void>();
+  }
+
+  /** Answers held requests with 503 and relays again. */
+  release(): void {
+    this.#held?.resolve();
+    this.#held = undefined;
+  }
+
   /** Stops the relay (new connections are refused); safe to call twice. */
   async close(): Promise<void> {
     this.#closing ??= this.#server.shutdown();
@@ -57,6 +72,10 @@ export class AwsRelay {
   }
 
   async #forward(target: string, request: Request): Promise<Response> {
+    if (this.#held !== undefined) {
+      await this.#held.promise;
+      return new Response("held by the test relay\n", { status: 503 });
+    }
     const url = new URL(request.url);
     const body = request.method === "GET" || request.method === "HEAD"
       ? undefined
