@@ -48,7 +48,10 @@ export interface WorkgroupEvent {
 /** The directory facts an event id is derived from. */
 export interface EventFacts {
   entryUUID: string;
-  /** The entryCSN of the change; "" for a deletion of the entry itself. */
+  /**
+   * The entryCSN of the change; for a deletion of the entry itself (which
+   * carries none) the entryCSN of the entry's last change before it.
+   */
   csn: string;
   type: EventType;
   /** The member key for member events, the workgroup name otherwise; "" for an entry deletion. */

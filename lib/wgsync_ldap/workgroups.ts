@@ -234,14 +234,17 @@ export class WorkgroupApplier extends SyncApplier<Applied | MassDeleteRefused> {
     if (row === undefined) return undefined;
     this.store.deleteWorkgroup(entryUUID);
     if (!row.valid) return undefined;
-    // An entryUUID is deleted only once: the id needs no CSN (which a
-    // deletion reported in an ID set does not have).
+    // A deletion carries no entryCSN (an ID set not even a DN), and an
+    // entryUUID can leave the search scope and come back any number of
+    // times (moved out and back): the id takes the entryCSN of the last
+    // change the entry had, a directory fact any consumer that followed the
+    // entry knows too.
     this.#events.emit(entryUUID, "workgroup.deleted", row.name, {
       csn: csn ?? row.csn,
       observedAt: new Date().toISOString(),
       seq: this.#events.nextSeq(row.seq),
       payload: {},
-      facts: { csn: "", key: "" },
+      facts: { csn: row.csn, key: "" },
     });
     return row.name;
   }
