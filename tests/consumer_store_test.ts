@@ -81,10 +81,11 @@ Deno.test("a store built for another base, filter or bind identity is moved asid
   await withDir((dir) => {
     const path = `${dir}/store.sqlite`;
     populate(path, 3);
-    const { store, rebuilt } = openStore(path, {
+    const { store, rebuilt, movedTo } = openStore(path, {
       identity: { ...identity, bind: "ldap/other@EXAMPLE.ORG" },
     });
     assert.match(rebuilt ?? "", /another search base, filter or bind identity/);
+    assert.match(movedTo ?? "", /\/store\.sqlite\.old-\d{8}T\d{9}Z$/);
     assert.equal(
       store.cookie("workgroups"),
       undefined,
@@ -97,7 +98,7 @@ Deno.test("a store built for another base, filter or bind identity is moved asid
     );
     assert.equal(store.workgroupCount(), 0);
     assert.ok(
-      Deno.statSync(`${path}.old`).isFile,
+      Deno.statSync(movedTo!).isFile,
       "the old store is kept aside",
     );
     store.close();
@@ -190,7 +191,7 @@ Deno.test("a file that is not a database is rebuilt, with the reason", async () 
     const path = `${dir}/store.sqlite`;
     Deno.writeFileSync(path, crypto.getRandomValues(new Uint8Array(10000)));
     const { store, rebuilt } = openStore(path, { identity });
-    assert.match(rebuilt ?? "", /^the store cannot be read: .*not a database/);
+    assert.equal(rebuilt, "the store is corrupt: file is not a database");
     assert.equal(store.workgroupCount(), 0);
     store.close();
   });
@@ -376,6 +377,74 @@ Deno.test("deleting acknowledged outbox rows keeps the unacknowledged ones betwe
       [p3, p6],
     );
     assert.equal(store.outboxDepth(), 2);
+    store.close();
+  });
+});
+
+Deno.test("a store rebuilt twice keeps both stores moved aside, under names of their own", async () => {
+  await withDir((dir) => {
+    const path = `${dir}/store.sqlite`;
+    const moved: string[] = [];
+    for (const bind of ["first@EXAMPLE.ORG", "second@EXAMPLE.ORG"]) {
+      populate(path, 1);
+      const opened = openStore(path, { identity: { ...identity, bind } });
+      assert.ok(opened.movedTo !== undefined, "rebuilt");
+      moved.push(opened.movedTo);
+      opened.store.close();
+      Deno.removeSync(path);
+    }
+    assert.notEqual(moved[0], moved[1]);
+    for (const old of moved) {
+      const { store, rebuilt } = openStore(old, { identity });
+      assert.equal(rebuilt, undefined, `${old} is still the first store`);
+      assert.equal(store.workgroupCount(), 1);
+      store.close();
+    }
+  });
+});
+
+Deno.test("a store locked by another connection is an error to retry, never rebuilt", async () => {
+  await withDir((dir) => {
+    const path = `${dir}/store.sqlite`;
+    populate(path, 2);
+    const holder = new DatabaseSync(path);
+    holder.exec("PRAGMA locking_mode = EXCLUSIVE");
+    holder.exec("BEGIN EXCLUSIVE");
+    holder.exec("DELETE FROM outbox");
+    try {
+      assert.throws(() => openStore(path, { identity }), {
+        name: "StoreUnavailableError",
+        message:
+          `Cannot open the store as it cannot be read now (database is locked); it was left as it is: path is "${path}"`,
+      });
+      assert.deepEqual(
+        [...Deno.readDirSync(dir)].map((e) => e.name).filter((n) =>
+          n.includes(".old")
+        ),
+        [],
+      );
+    } finally {
+      holder.exec("ROLLBACK");
+      holder.close();
+    }
+    const { store, rebuilt } = openStore(path, { identity });
+    assert.equal(rebuilt, undefined);
+    assert.equal(store.workgroupCount(), 2);
+    store.close();
+  });
+});
+
+Deno.test("store files are created 0600 and made 0600 when found wider", async () => {
+  await withDir((dir) => {
+    const path = `${dir}/store.sqlite`;
+    const mode = (file: string) => (Deno.statSync(file).mode! & 0o777);
+    let { store } = openStore(path, { identity });
+    store.close();
+    assert.equal(mode(path), 0o600);
+    Deno.chmodSync(path, 0o644);
+    ({ store } = openStore(path, { identity }));
+    assert.equal(mode(path), 0o600);
+    assert.equal(mode(`${path}-wal`), 0o600);
     store.close();
   });
 });

@@ -10,6 +10,7 @@ import assert from "node:assert/strict";
 import { parseConfig } from "../lib/config/mod.ts";
 import {
   channelAddress,
+  formerStoreIdentities,
   peopleSearch,
   statusLine,
   storeIdentity,
@@ -67,23 +68,41 @@ Deno.test("consumer settings map [ldap] onto the sync client options, entryCSN r
   assert.equal(storePath(ldap), "/var/lib/wgsync/store.sqlite");
 });
 
-Deno.test("consumer store identity changes with the search or bind identity, not with the server URL", () => {
-  const base = storeIdentity(config().ldap!);
+Deno.test("consumer store identity changes with the search or who binds, not with the server URL nor the ticket cache's path", () => {
+  const who = { method: "gssapi", principal: "service/wgsync-ldap@EDU" };
+  const base = storeIdentity(config().ldap!, who);
   const otherUrl = storeIdentity(
     config(
       TOML.replace("ldap://ldap.example.edu", "ldap://replica.example.edu"),
     )
       .ldap!,
+    who,
   );
   assert.deepEqual(otherUrl, base);
   const otherBase = storeIdentity(
     config(TOML.replace("ou=workgroups,", "ou=groups,")).ldap!,
+    who,
   );
   assert.notDeepEqual(otherBase, base);
   const otherCache = storeIdentity(
     config(TOML.replace("/run/wgsync-ldap/ccache", "/run/other/ccache")).ldap!,
+    who,
   );
-  assert.notDeepEqual(otherCache, base);
+  assert.deepEqual(otherCache, base);
+  const otherPrincipal = storeIdentity(config().ldap!, {
+    ...who,
+    principal: "other@EDU",
+  });
+  assert.notDeepEqual(otherPrincipal, base);
+});
+
+Deno.test("consumer store identity of earlier versions (the ticket cache's path) is recognised for the path configured now", () => {
+  const ldap = config().ldap!;
+  assert.deepEqual(formerStoreIdentities(ldap), [{
+    workgroups: ldap.workgroups,
+    people: ldap.people,
+    bind: { method: "gssapi", ccache: "/run/wgsync-ldap/ccache" },
+  }]);
 });
 
 Deno.test("consumer channel address comes from socket or tcp", () => {

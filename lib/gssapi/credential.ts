@@ -14,6 +14,7 @@ import {
   cString,
   GSS_C_INITIATE,
   type Gssapi,
+  gssapi,
   handle,
   isGssError,
   keepAlive,
@@ -174,4 +175,23 @@ export function acquireInitiatorCredential(
     api.fn.gss_release_cred(new Uint32Array(1), holder);
     throw error;
   }
+}
+
+/**
+ * The client principal of a ticket cache (a `FILE:` name or a plain
+ * absolute path), e.g. `service/wgsync-ldap@EXAMPLE.TEST`: who a bind with
+ * it authenticates as. Throws {@linkcode GssError} when the cache holds no
+ * valid credential.
+ */
+export function ticketCachePrincipal(
+  ccache: string,
+  api: Gssapi = gssapi(),
+): string {
+  const name = resolveCcache("the directory", ccache);
+  const credential = acquireInitiatorCredential(api, {
+    target: "the directory",
+    ccache: name,
+  });
+  api.fn.gss_release_cred(new Uint32Array(1), credential.holder);
+  return credential.principal;
 }

@@ -27,3 +27,4 @@ export {
   type SaslSecurityLayer,
   type SaslSession,
 } from "./sasl.ts";
+export { ticketCachePrincipal } from "./credential.ts";

@@ -140,6 +140,23 @@ export abstract class SyncApplier<R> {
     this.#state = "idle";
   }
 
+  /**
+   * Makes the applier usable again after a failure that left the store
+   * intact (the disk was full, the store locked): the open batch is rolled
+   * back, so the next search resumes from the last committed cookie and
+   * replays what was lost.
+   */
+  recover(): void {
+    this.store.rollback();
+    this.#refresh.abandon();
+    this.#endBulk();
+    this.#state = "idle";
+    this.reload();
+  }
+
+  /** Reloads what the applier keeps in memory from the store (after {@linkcode SyncApplier.recover}). */
+  protected reload(): void {}
+
   /** Called by {@linkcode SyncApplier.beginSearch} before the refresh starts. */
   protected prepareSearch(): void {}
 

@@ -25,6 +25,7 @@ import { OutboxPump } from "./pump.ts";
 import {
   channelAddress,
   type ChannelSettings,
+  formerStoreIdentities,
   type LdapSettings,
   peopleSearch,
   storeIdentity,
@@ -33,7 +34,16 @@ import {
   workgroupSearch,
 } from "./settings.ts";
 import { StdoutSink } from "./stdout_sink.ts";
-import { openStore, type Store } from "./store/mod.ts";
+import {
+  openStore,
+  type Store,
+  StoreUnavailableError,
+  transientProblem,
+} from "./store/mod.ts";
+import { DataDirLock, prepareDataDir } from "./data_dir.ts";
+import { ConsumerError } from "./errors.ts";
+import { backoffDelay, resolveBackoff } from "../backoff.ts";
+import { GssError } from "../gssapi/mod.ts";
 import { Supervision } from "./supervision.ts";
 import { runSyncLoop } from "./sync_loop.ts";
 import { abortPromise, sleep, waitAtMost } from "../async.ts";
@@ -65,15 +75,6 @@ export interface ConsumerOptions {
   writer?: { write(bytes: Uint8Array): Promise<number> };
 }
 
-/** Raised when the consumer cannot run. */
-export class ConsumerError extends Error {
-  /** Constructs a ConsumerError. */
-  constructor(message: string, options?: ErrorOptions) {
-    super(message, options);
-    this.name = "ConsumerError";
-  }
-}
-
 /**
  * The longest stretch of sync messages handled without giving timers and
  * signal handlers a turn: a refresh read from a full socket buffer resolves
@@ -95,8 +96,10 @@ const log = getLogger("ldap");
 
 /**
  * Runs the consumer until `signal` aborts (then resolves after a clean
- * stop), or rejects on an error it cannot recover from (a store that cannot
- * be written, a missing permission, an unusable auth key).
+ * stop), or rejects on an error it cannot recover from (another wgsync-ldap
+ * holding the data directory, a missing permission, an unusable auth key).
+ * A store that is locked or unreadable, or a ticket cache that cannot be
+ * read yet, is reported and retried.
  */
 export async function runConsumer(options: ConsumerOptions): Promise<void> {
   if (!options.stdout && options.channel === undefined) {
@@ -104,26 +107,53 @@ export async function runConsumer(options: ConsumerOptions): Promise<void> {
       "Cannot run the LDAP consumer as the configuration has no [channel] section: add one, or use --stdout",
     );
   }
-  const path = storePath(options.ldap);
+  const dir = options.ldap.data_dir;
+  await prepareDataDir(dir);
+  const lock = await DataDirLock.acquire(dir);
   try {
-    await Deno.mkdir(options.ldap.data_dir, { recursive: true, mode: 0o700 });
-  } catch (error) {
-    throw new ConsumerError(
-      `Cannot create the data directory: path is "${options.ldap.data_dir}"`,
-      { cause: error },
-    );
+    const store = await openWithRetry(options);
+    if (store === undefined) return; // Stopped while waiting.
+    await new Consumer(store, options).run();
+  } finally {
+    lock.release();
   }
-  const { store, rebuilt } = openStore(path, {
-    identity: storeIdentity(options.ldap),
-  });
-  if (rebuilt !== undefined) {
-    log.warn(
-      "Rebuilding the store {path} from a full refresh as {reason}; a snapshot of every workgroup follows",
-      { path, reason: rebuilt },
+}
+
+/** Opens the store, retrying with backoff while it is unavailable; undefined when stopped meanwhile. */
+async function openWithRetry(
+  options: ConsumerOptions,
+): Promise<Store | undefined> {
+  const path = storePath(options.ldap);
+  const backoff = resolveBackoff();
+  for (let attempt = 1;; attempt++) {
+    let problem: string;
+    try {
+      const opened = openStore(path, {
+        identity: storeIdentity(options.ldap),
+        formerIdentities: formerStoreIdentities(options.ldap),
+      });
+      if (opened.rebuilt !== undefined) {
+        log.warn(
+          "Rebuilding the store {path} from a full refresh as {reason} (the old store is kept as {movedTo}); a snapshot of every workgroup follows",
+          { path, reason: opened.rebuilt, movedTo: opened.movedTo },
+        );
+      }
+      return opened.store;
+    } catch (error) {
+      if (error instanceof StoreUnavailableError) problem = error.message;
+      else if (error instanceof GssError) {
+        problem = `Cannot tell who binds to the directory: ${error.message}`;
+      } else throw error;
+    }
+    const delay = backoffDelay(backoff, attempt);
+    const seconds = Math.round(delay / 1000);
+    log.error("{problem}; retrying in {seconds} s", { problem, seconds });
+    void options.notifier.status(
+      `starting: waiting for the store (${problem}), retry in ${seconds} s`,
     );
+    await sleep(delay, { signal: options.signal });
+    if (options.signal.aborted) return undefined;
   }
-  const consumer = new Consumer(store, options);
-  await consumer.run();
 }
 
 class Consumer {
@@ -275,66 +305,119 @@ class Consumer {
     return client;
   }
 
+  /**
+   * Runs a search's loop again (a new search from the last committed cookie)
+   * after a failure that leaves the store intact but unwritable for now —
+   * the disk full, the store locked — with backoff; nothing is lost, the
+   * rolled-back changes come again.
+   */
+  async #follow(
+    applier: { recover(): void },
+    loop: () => Promise<void>,
+  ): Promise<void> {
+    const { signal } = this.#options;
+    const backoff = resolveBackoff();
+    let attempt = 0;
+    let failedAt = 0;
+    for (;;) {
+      try {
+        return await loop();
+      } catch (error) {
+        const problem = transientProblem(error);
+        if (problem === undefined || signal.aborted) throw error;
+        // A failure long after the last one starts the backoff over.
+        if (Date.now() - failedAt > 2 * backoff.maxDelay) attempt = 0;
+        failedAt = Date.now();
+        const delay = backoffDelay(backoff, ++attempt);
+        const seconds = Math.round(delay / 1000);
+        this.#supervision.storeProblem =
+          `cannot write the store ${this.#store.path}: ${problem}, retry in ${seconds} s`;
+        this.#supervision.report();
+        log.error(
+          "Cannot write to the store {path} as {problem}: nothing is lost (the change comes again from the last cookie); retrying in {seconds} s",
+          { path: this.#store.path, problem, seconds },
+        );
+        await sleep(delay, { signal });
+        if (signal.aborted) return;
+        applier.recover();
+      }
+    }
+  }
+
+  /** A message was applied: a store problem reported before is over. */
+  #applied(): void {
+    if (this.#supervision.storeProblem === undefined) return;
+    this.#supervision.storeProblem = undefined;
+    log.info("The store {path} can be written again", {
+      path: this.#store.path,
+    });
+    this.#supervision.report();
+  }
+
   #runPeople(people: PeopleApplier, ready: () => void): Promise<void> {
     let done = false;
-    return runSyncLoop({
-      client: this.#client(
-        peopleSearch(this.#options.ldap)!,
-        () => people.cookie,
-      ),
-      applier: people,
-      breathe: this.#breathe,
-      onSearch: () => this.#supervision.problem = undefined,
-      onResult: (result) => {
-        if (result.kind !== "applied" || !result.refreshDone || done) return;
-        done = true;
-        this.#supervision.extend();
-        log.info("People refresh complete: {people} people", {
-          people: this.#store.personCount(),
-        });
-        ready();
-      },
-    });
+    return this.#follow(people, () =>
+      runSyncLoop({
+        client: this.#client(
+          peopleSearch(this.#options.ldap)!,
+          () => people.cookie,
+        ),
+        applier: people,
+        breathe: this.#breathe,
+        onSearch: () => this.#supervision.problem = undefined,
+        onResult: (result) => {
+          this.#applied();
+          if (result.kind !== "applied" || !result.refreshDone || done) return;
+          done = true;
+          this.#supervision.extend();
+          log.info("People refresh complete: {people} people", {
+            people: this.#store.personCount(),
+          });
+          ready();
+        },
+      }));
   }
 
   #runWorkgroups(): Promise<void> {
     const applier = this.#workgroups;
-    return runSyncLoop({
-      client: this.#client(
-        workgroupSearch(this.#options.ldap),
-        () => applier.cookie,
-      ),
-      applier,
-      breathe: this.#breathe,
-      onSearch: () => {
-        this.#refreshEvents = 0;
-        this.#supervision.problem = undefined;
-      },
-      onRefreshEnd: (message) => this.#refreshPhase = message.phase,
-      onResult: async (result) => {
-        if (result.kind === "massDelete") {
-          this.#refuse(result.verdict);
-          return true; // Leaving the loop cancels the search.
-        }
-        if (result.kind === "refreshRequired") {
-          if (this.#ready) {
-            this.#supervision.state =
-              "running: full reload required by the provider";
+    return this.#follow(applier, () =>
+      runSyncLoop({
+        client: this.#client(
+          workgroupSearch(this.#options.ldap),
+          () => applier.cookie,
+        ),
+        applier,
+        breathe: this.#breathe,
+        onSearch: () => {
+          this.#refreshEvents = 0;
+          this.#supervision.problem = undefined;
+        },
+        onRefreshEnd: (message) => this.#refreshPhase = message.phase,
+        onResult: async (result) => {
+          this.#applied();
+          if (result.kind === "massDelete") {
+            this.#refuse(result.verdict);
+            return true; // Leaving the loop cancels the search.
           }
-          return;
-        }
-        if (result.refreshDone) {
-          await this.#refreshDone({
-            ...result,
-            events: this.#refreshEvents + result.events,
-          });
-        } else if (applier.refreshing) {
-          this.#refreshEvents += result.events;
-        } else if (result.events > 0) {
-          this.#supervision.lastChange = Date.now();
-        }
-      },
-    });
+          if (result.kind === "refreshRequired") {
+            if (this.#ready) {
+              this.#supervision.state =
+                "running: full reload required by the provider";
+            }
+            return;
+          }
+          if (result.refreshDone) {
+            await this.#refreshDone({
+              ...result,
+              events: this.#refreshEvents + result.events,
+            });
+          } else if (applier.refreshing) {
+            this.#refreshEvents += result.events;
+          } else if (result.events > 0) {
+            this.#supervision.lastChange = Date.now();
+          }
+        },
+      }));
   }
 
   async #refreshDone(result: Applied): Promise<void> {
@@ -417,7 +500,14 @@ class Consumer {
     this.#pump?.flush();
     await channel?.close();
     const outbox = this.#store.outboxDepth();
-    this.#store.close();
+    try {
+      this.#store.close();
+    } catch (error) {
+      log.error(
+        "The store {path} was closed without its last batch ({error}); those changes come again from the cookie at the next start",
+        { path: this.#store.path, error: (error as Error).message },
+      );
+    }
     log.info(
       "Stopped; {outbox} events remain in the outbox for the next start",
       {

@@ -15,15 +15,15 @@ export { ApplyError, type SyncApplierOptions } from "./applier.ts";
 export * from "./workgroups.ts";
 export * from "./people.ts";
 export * from "./pump.ts";
+export { type ConsumerOptions, runConsumer } from "./consumer.ts";
+export { ConsumerError } from "./errors.ts";
+export { DataDirLock, LOCK_FILE, prepareDataDir } from "./data_dir.ts";
 export {
-  ConsumerError,
-  type ConsumerOptions,
-  runConsumer,
-} from "./consumer.ts";
-export {
+  bindIdentity,
   bindOptions,
   channelAddress,
   type ChannelSettings,
+  formerStoreIdentities,
   type LdapSettings,
   peopleSearch,
   storeIdentity,

@@ -46,14 +46,20 @@ export class PeopleApplier
     this.#directory = directory;
     this.#uidAttribute = (options.uidAttribute ?? "uid").toLowerCase();
     this.#idAttribute = options.idAttribute?.toLowerCase();
+    this.reload();
+  }
+
+  /** Loads the people table into the directory and binds it to the store. */
+  protected override reload(): void {
+    const directory = this.#directory;
     directory.clear();
-    for (const person of store.people()) {
+    for (const person of this.store.people()) {
       directory.set(person.dnKey, {
         uid: person.uid,
         uniqueId: person.uniqueId,
       });
     }
-    bindDirectory(directory, store);
+    bindDirectory(directory, this.store);
   }
 
   protected override storedCount(): number {

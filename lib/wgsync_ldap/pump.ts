@@ -16,8 +16,12 @@
 import type { Store } from "./store/mod.ts";
 import { sleep, unlessAborted } from "../async.ts";
 import { optionChecks } from "../options.ts";
+import { getLogger } from "../log/mod.ts";
 
 const check = optionChecks("create the outbox pump");
+const log = getLogger("ldap");
+/** How often deleting acknowledged rows is tried again after a failure, in ms. */
+const RETRY_MS = 1_000;
 
 /** Where the pump submits events: the channel client, or anything alike. */
 export interface EventSink {
@@ -57,6 +61,7 @@ export class OutboxPump {
   #timer: ReturnType<typeof setTimeout> | undefined;
   #hold: () => boolean;
   #holdPollMs: number;
+  #failing = false;
 
   /** Validates the options up front. */
   constructor(store: Store, sink: EventSink, options: OutboxPumpOptions = {}) {
@@ -104,7 +109,25 @@ export class OutboxPump {
     if (this.#acked.length === 0 || this.#store.closed) return;
     const positions = this.#acked;
     this.#acked = [];
-    this.#store.deleteOutbox(positions);
+    try {
+      this.#store.deleteOutbox(positions);
+      this.#failing = false;
+    } catch (error) {
+      // The store cannot be written now (a full disk): the rows stay, and
+      // are deleted by a later flush (or re-sent after a restart).
+      this.#acked = positions.concat(this.#acked);
+      if (!this.#failing) {
+        this.#failing = true;
+        log.warn(
+          "Cannot delete acknowledged events from the outbox yet ({error}); retrying every {seconds} s",
+          { error: (error as Error).message, seconds: RETRY_MS / 1000 },
+        );
+      }
+      if (this.#timer === undefined) {
+        this.#timer = setTimeout(() => this.flush(), RETRY_MS);
+        Deno.unrefTimer(this.#timer);
+      }
+    }
   }
 
   /**

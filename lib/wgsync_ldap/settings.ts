@@ -9,6 +9,7 @@
 import type { z } from "zod";
 import type { ldapSchema } from "../config/schema.ts";
 import type { BindOptions, SyncClientOptions } from "../ldap/mod.ts";
+import { ticketCachePrincipal } from "../gssapi/mod.ts";
 
 /** The validated `[ldap]` section. */
 export type LdapSettings = z.infer<typeof ldapSchema>;
@@ -43,21 +44,51 @@ export function bindOptions(ldap: LdapSettings): BindOptions {
 }
 
 /**
- * What the store is built for: the searches and the bind identity. A store
- * built for something else is rebuilt (with snapshots). The server URL is
- * left out on purpose: a replica of the same directory needs no rebuild.
+ * Who the directory sees binding: the DN of a simple bind, the client
+ * principal in the ticket cache of a GSSAPI bind (read from the cache: the
+ * cache's path is no part of it, moving the file changes nothing),
+ * nobody for an anonymous bind. Throws when the ticket cache cannot be read.
  */
-export function storeIdentity(ldap: LdapSettings): Record<string, unknown> {
+export function bindIdentity(ldap: LdapSettings): Record<string, unknown> {
   const bind = ldap.bind;
-  return {
-    workgroups: ldap.workgroups,
-    people: ldap.people,
-    bind: bind.method === "simple"
-      ? { method: bind.method, dn: bind.dn }
-      : bind.method === "gssapi"
-      ? { method: bind.method, ccache: bind.ccache }
-      : { method: bind.method },
-  };
+  switch (bind.method) {
+    case "simple":
+      return { method: bind.method, dn: bind.dn };
+    case "gssapi":
+      return {
+        method: bind.method,
+        principal: ticketCachePrincipal(bind.ccache),
+      };
+    case "anonymous":
+      return { method: bind.method };
+  }
+}
+
+/**
+ * What the store is built for: the searches and who binds (see
+ * {@linkcode bindIdentity}). A store built for something else is rebuilt
+ * (with snapshots). The server URL is left out on purpose: a replica of the
+ * same directory needs no rebuild.
+ */
+export function storeIdentity(
+  ldap: LdapSettings,
+  bind: Record<string, unknown> = bindIdentity(ldap),
+): Record<string, unknown> {
+  return { workgroups: ldap.workgroups, people: ldap.people, bind };
+}
+
+/**
+ * The identity as earlier versions recorded it, which named the ticket
+ * cache's path instead of its principal: a store built by them for the
+ * path configured now is taken over (its identity rewritten) rather than
+ * rebuilt. A store whose cache moved at the same upgrade is rebuilt once.
+ */
+export function formerStoreIdentities(
+  ldap: LdapSettings,
+): Record<string, unknown>[] {
+  const bind = ldap.bind;
+  if (bind.method !== "gssapi") return [];
+  return [storeIdentity(ldap, { method: bind.method, ccache: bind.ccache })];
 }
 
 type SearchOptions = Pick<

@@ -47,8 +47,10 @@ export class Supervision {
   #keepAlive: ReturnType<typeof setInterval> | undefined;
   /** A short state, e.g. "running". */
   state = "starting: first refresh of the directory";
-  /** A problem shown after the state (LDAP unavailable, the store full), or undefined. */
+  /** A problem of the directory connection shown after the state, or undefined. */
   problem: string | undefined;
+  /** A problem of the store shown after the state (the disk full), or undefined. */
+  storeProblem: string | undefined;
   /** When the last change produced events (ms since the epoch). */
   lastChange: number | undefined;
   /** Sync messages applied so far: the keep-alive's measure of progress. */
@@ -66,9 +68,9 @@ export class Supervision {
     const source = this.#source;
     const active = source.active();
     return statusLine({
-      state: this.problem === undefined
-        ? this.state
-        : `${this.state} (${this.problem})`,
+      state: [this.state, this.problem, this.storeProblem]
+        .filter((part) => part !== undefined)
+        .map((part, i) => i === 0 ? part : ` (${part})`).join(""),
       workgroups: active ? source.workgroups() : 0,
       outbox: active ? source.outbox() : 0,
       lastChange: this.lastChange,

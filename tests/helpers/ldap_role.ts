@@ -15,7 +15,7 @@ import {
 } from "../../lib/channel/mod.ts";
 import type { WorkgroupEvent } from "../../lib/events/mod.ts";
 import type { RoleName } from "../../lib/permissions.ts";
-import { roleCommand } from "../../tasks/launch.ts";
+import { roleArgv, roleCommand } from "../../tasks/launch.ts";
 import { writeKey } from "./channel.ts";
 import { ldapUtil } from "./ldap_admin.ts";
 import { signal, type StackInfo } from "./stack.ts";
@@ -107,6 +107,13 @@ export interface RoleStartOptions {
   env?: Record<string, string>;
   /** The role to run. Default "ldap". */
   role?: RoleName;
+  /**
+   * Run the role in a mount namespace of its own (`unshare -m`) with a tmpfs
+   * of this many KiB over the data directory (which must exist), e.g. to
+   * fill its disk; the host's mounts are untouched. Reach the tmpfs with
+   * {@linkcode RoleProcess.inMountNamespace}.
+   */
+  dataTmpfsKiB?: number;
 }
 
 /** A role (wgsync-ldap unless `role` says otherwise) running as a subprocess with its exact permissions. */
@@ -135,10 +142,12 @@ export class RoleProcess {
   ): RoleProcess {
     const extraWrite = [files.dir];
     if (options.notifySocket) extraWrite.push(options.notifySocket);
-    const child = roleCommand(options.role ?? "ldap", {
+    const role = {
       args: ["--config", files.config, ...(options.args ?? [])],
       extraRead: [files.dir, stack.dir],
       extraWrite,
+    };
+    const io = {
       env: {
         KRB5_CONFIG: stack.krb5Config,
         NOTIFY_SOCKET: options.notifySocket ?? "",
@@ -148,8 +157,34 @@ export class RoleProcess {
       stdin: "null",
       stdout: "piped",
       stderr: "piped",
-    }).spawn();
-    return new RoleProcess(child);
+    } as const;
+    const command = options.dataTmpfsKiB === undefined
+      ? roleCommand(options.role ?? "ldap", { ...role, ...io })
+      // unshare without --fork execs: the role keeps the child's PID.
+      : new Deno.Command("unshare", {
+        args: [
+          "-m",
+          "--propagation",
+          "private",
+          "sh",
+          "-c",
+          `mount -t tmpfs -o size=${options.dataTmpfsKiB}k tmpfs "$0" && exec "$@"`,
+          files.dataDir,
+          ...roleArgv(options.role ?? "ldap", role),
+        ],
+        ...io,
+      });
+    return new RoleProcess(command.spawn());
+  }
+
+  /** Runs `sh -c script` in the role's mount namespace (see {@linkcode RoleStartOptions.dataTmpfsKiB}); returns its exit code. */
+  async inMountNamespace(script: string): Promise<number> {
+    const { code } = await new Deno.Command("nsenter", {
+      args: ["-t", String(this.pid), "-m", "sh", "-c", script],
+      stdout: "null",
+      stderr: "null",
+    }).output();
+    return code;
   }
 
   /** The process id. */

@@ -7,7 +7,12 @@
  * @module
  */
 
-export { StoreError } from "./errors.ts";
+export {
+  isCorrupt,
+  StoreError,
+  StoreUnavailableError,
+  transientProblem,
+} from "./errors.ts";
 export {
   identityFingerprint,
   type OpenedStore,

@@ -1,7 +1,12 @@
 /**
  * Opening the store: create it when missing, use it when it passes the
  * checks, rebuild it when it fails `PRAGMA integrity_check`, has another
- * schema version or was built for another identity.
+ * schema version or was built for another identity. A store that is only
+ * locked (another process holds a write lock) or unreadable is none of
+ * these: {@linkcode StoreUnavailableError}, and the caller retries. A store
+ * moved aside keeps a name of its own (`store.sqlite.old-<time>`), so no
+ * earlier one is ever overwritten. Store files are created 0600 (and made
+ * 0600 when found wider): they hold memberships and employee numbers.
  *
  * @module
  */
@@ -9,7 +14,7 @@
 import { createHash } from "node:crypto";
 import { DatabaseSync } from "node:sqlite";
 import { optionChecks } from "../../options.ts";
-import { StoreError } from "./errors.ts";
+import { isCorrupt, StoreError, StoreUnavailableError } from "./errors.ts";
 import { SCHEMA, SCHEMA_VERSION } from "./schema.ts";
 import { Store } from "./store.ts";
 
@@ -21,6 +26,12 @@ export interface StoreOptions {
    * rebuilt. Compared by a SHA-256 fingerprint of its canonical JSON.
    */
   identity: Record<string, unknown>;
+  /**
+   * Earlier forms of the same identity (an older version of this program
+   * described it differently): a store built for one of them is used, and
+   * its fingerprint updated, instead of rebuilt.
+   */
+  formerIdentities?: Record<string, unknown>[];
   /**
    * SQLite page size of a newly created store, a power of two from 4096 to
    * 65536 (bulk refreshes gain from bigger pages, single-change commits from
@@ -36,17 +47,21 @@ export interface OpenedStore {
   store: Store;
   /**
    * Set when the existing file could not be used (failed integrity check,
-   * other schema version, other identity, unreadable): it was moved to
-   * `<path>.old` and a fresh store was created that needs a full refresh and
-   * then a `workgroup.snapshot` for every workgroup. The text says why.
+   * other schema version, other identity): it was moved to
+   * {@linkcode OpenedStore.movedTo} and a fresh store was created that needs
+   * a full refresh and then a `workgroup.snapshot` for every workgroup. The
+   * text says why.
    */
   rebuilt?: string;
+  /** Where the unusable store was moved, with `rebuilt`. */
+  movedTo?: string;
 }
 
 /**
  * Opens the store at `path`, creating it when missing and rebuilding it when
  * it fails `PRAGMA integrity_check`, has another schema version or was built
- * for another identity (see {@linkcode OpenedStore.rebuilt}).
+ * for another identity (see {@linkcode OpenedStore.rebuilt}); throws
+ * {@linkcode StoreUnavailableError} when it is locked or cannot be read.
  */
 export function openStore(path: string, options: StoreOptions): OpenedStore {
   const pageSize = options.pageSize ?? 8192;
@@ -61,25 +76,39 @@ export function openStore(path: string, options: StoreOptions): OpenedStore {
     );
   }
   const fingerprint = identityFingerprint(options.identity);
+  const former = (options.formerIdentities ?? []).map(identityFingerprint);
   let exists = false;
   try {
     exists = Deno.statSync(path).isFile;
   } catch (error) {
     if (!(error instanceof Deno.errors.NotFound)) {
-      throw new StoreError(`Cannot open the store: path is "${path}"`, {
-        cause: error,
-      });
+      throw new StoreUnavailableError(
+        `Cannot open the store as it cannot be read: path is "${path}"`,
+        { cause: error },
+      );
     }
   }
   let rebuilt: string | undefined;
+  let movedTo: string | undefined;
   if (exists) {
-    rebuilt = checkExisting(path, fingerprint);
+    restrictModes(path);
+    rebuilt = checkExisting(path, fingerprint, former);
     if (rebuilt === undefined) {
       return { store: new Store(new DatabaseSync(path), path) };
     }
-    moveAside(path);
+    movedTo = moveAside(path);
   }
-  const db = new DatabaseSync(path);
+  let db: DatabaseSync;
+  try {
+    // SQLite gives the -wal and -shm files the main file's mode.
+    Deno.openSync(path, { write: true, createNew: true, mode: 0o600 }).close();
+    db = new DatabaseSync(path);
+  } catch (error) {
+    throw new StoreUnavailableError(
+      `Cannot create the store: path is "${path}"`,
+      { cause: error },
+    );
+  }
   try {
     db.exec(`PRAGMA page_size = ${pageSize}`);
     db.exec("PRAGMA journal_mode = WAL");
@@ -103,7 +132,7 @@ export function openStore(path: string, options: StoreOptions): OpenedStore {
       cause: error,
     });
   }
-  return { store: new Store(db, path), rebuilt };
+  return { store: new Store(db, path), rebuilt, movedTo };
 }
 
 /** The SHA-256 fingerprint of an identity record's canonical JSON. */
@@ -125,8 +154,39 @@ function canonicalJson(value: unknown): string {
   return JSON.stringify(value);
 }
 
-/** Returns why the existing store cannot be used, or undefined when it can. */
-function checkExisting(path: string, fingerprint: string): string | undefined {
+/** The store files found: the database and its WAL and shared-memory files. */
+const SIDE_FILES = ["", "-wal", "-shm"];
+
+/** Makes existing store files 0600 (an older version created them 0644). */
+function restrictModes(path: string): void {
+  for (const suffix of SIDE_FILES) {
+    try {
+      const { mode } = Deno.statSync(path + suffix);
+      if (mode !== null && (mode & 0o077) !== 0) {
+        Deno.chmodSync(path + suffix, mode & 0o600);
+      }
+    } catch (error) {
+      if (!(error instanceof Deno.errors.NotFound)) {
+        throw new StoreUnavailableError(
+          `Cannot open the store as its mode cannot be set to 0600: path is "${path}${suffix}"`,
+          { cause: error },
+        );
+      }
+    }
+  }
+}
+
+/**
+ * Returns why the existing store must be rebuilt, or undefined when it can
+ * be used (its fingerprint updated when it was built for a former form of
+ * the identity). Throws {@linkcode StoreUnavailableError} when it cannot be
+ * checked now (locked, unreadable): that is no reason to rebuild.
+ */
+function checkExisting(
+  path: string,
+  fingerprint: string,
+  former: string[],
+): string | undefined {
   let db: DatabaseSync | undefined;
   try {
     db = new DatabaseSync(path);
@@ -145,14 +205,26 @@ function checkExisting(path: string, fingerprint: string): string | undefined {
     if (version !== SCHEMA_VERSION) {
       return `the store has schema version ${version}, expected ${SCHEMA_VERSION}`;
     }
-    if (get.get("identity")?.value !== fingerprint) {
-      return "the store was built for another search base, filter or bind identity";
+    const stored = get.get("identity")?.value;
+    if (stored === fingerprint) return undefined;
+    if (typeof stored === "string" && former.includes(stored)) {
+      db.prepare("UPDATE meta SET value = ? WHERE key = 'identity'")
+        .run(fingerprint);
+      return undefined;
     }
-    return undefined;
+    return "the store was built for another search base, filter or bind identity";
   } catch (error) {
-    return `the store cannot be read: ${
-      error instanceof Error ? error.message : String(error)
-    }`;
+    if (isCorrupt(error)) {
+      return `the store is corrupt: ${
+        error instanceof Error ? error.message : String(error)
+      }`;
+    }
+    throw new StoreUnavailableError(
+      `Cannot open the store as it cannot be read now (${
+        error instanceof Error ? error.message : String(error)
+      }); it was left as it is: path is "${path}"`,
+      { cause: error },
+    );
   } finally {
     try {
       db?.close();
@@ -162,24 +234,23 @@ function checkExisting(path: string, fingerprint: string): string | undefined {
   }
 }
 
-function moveAside(path: string): void {
-  for (
-    const [from, to] of [[path, `${path}.old`], [
-      `${path}-wal`,
-      `${path}.old-wal`,
-    ]]
-  ) {
+/**
+ * Moves an unusable store (and its WAL) to `<path>.old-<UTC time>`, a name
+ * no earlier store moved aside has; returns it.
+ */
+function moveAside(path: string): string {
+  const stamp = new Date().toISOString().replace(/[-:.]/g, "");
+  let to = `${path}.old-${stamp}`;
+  for (let n = 2; exists(to) || exists(`${to}-wal`); n++) {
+    to = `${path}.old-${stamp}-${n}`;
+  }
+  for (const suffix of ["", "-wal"]) {
     try {
-      Deno.removeSync(to);
-    } catch {
-      // Nothing to replace.
-    }
-    try {
-      Deno.renameSync(from, to);
+      Deno.renameSync(path + suffix, to + suffix);
     } catch (error) {
       if (!(error instanceof Deno.errors.NotFound)) {
         throw new StoreError(
-          `Cannot move the unusable store aside: path is "${from}"`,
+          `Cannot move the unusable store aside: path is "${path}${suffix}"`,
           { cause: error },
         );
       }
@@ -189,5 +260,15 @@ function moveAside(path: string): void {
     Deno.removeSync(`${path}-shm`);
   } catch {
     // No shared-memory file.
+  }
+  return to;
+}
+
+function exists(path: string): boolean {
+  try {
+    Deno.lstatSync(path);
+    return true;
+  } catch {
+    return false;
   }
 }

@@ -13,7 +13,7 @@
 import type { DatabaseSync, StatementSync } from "node:sqlite";
 import type { WorkgroupEvent } from "../../events/mod.ts";
 import { unbindDirectory } from "../member.ts";
-import { StoreError } from "./errors.ts";
+import { StoreError, transientProblem } from "./errors.ts";
 import { Outbox } from "./outbox.ts";
 import {
   HELD_INDEX,
@@ -159,17 +159,48 @@ export class Store {
   /** Opens a batch if none is open; later writes join it until {@linkcode Store.commit}. */
   stage(): void {
     this.#assertOpen();
-    if (this.#inBatch) return;
+    if (this.#inBatch) {
+      // After some errors (a full disk) SQLite rolls the transaction back by
+      // itself: later writes must not go on outside one.
+      if (!this.#db.isTransaction) {
+        this.#discarded();
+        throw new StoreError(
+          `Cannot write to the store as SQLite rolled back the batch after an earlier error: path is "${this.#path}"`,
+        );
+      }
+      return;
+    }
     this.#db.exec("BEGIN");
     this.#inBatch = true;
   }
 
-  /** Makes the open batch durable (no-op without one) and wakes {@linkcode Store.committed} waiters. */
+  /**
+   * Makes the open batch durable (no-op without one) and wakes
+   * {@linkcode Store.committed} waiters. A commit that fails (the disk full)
+   * leaves the store as it was before the batch; the error names the store
+   * and the problem.
+   */
   commit(): void {
     if (!this.#inBatch) return;
     const advanced = this.#stagedPosition > this.#committedPosition;
-    if (advanced) this.#metaSet.run("last_position", this.#stagedPosition);
-    this.#db.exec("COMMIT");
+    try {
+      if (!this.#db.isTransaction) {
+        throw new StoreError(
+          "SQLite rolled back the batch after an earlier error",
+        );
+      }
+      if (advanced) this.#metaSet.run("last_position", this.#stagedPosition);
+      this.#db.exec("COMMIT");
+    } catch (error) {
+      if (!this.#db.isTransaction) this.#discarded();
+      const problem = transientProblem(error);
+      throw new StoreError(
+        `Cannot commit to the store${
+          problem === undefined ? "" : ` as ${problem}`
+        }: path is "${this.#path}"`,
+        { cause: error },
+      );
+    }
     this.#inBatch = false;
     if (this.#counts !== undefined) {
       this.#counts.entries += this.#delta.entries;
@@ -188,16 +219,26 @@ export class Store {
   /** Discards the open batch (no-op without one). */
   rollback(): void {
     if (!this.#inBatch) return;
+    if (this.#db.isTransaction) this.#db.exec("ROLLBACK");
+    this.#discarded();
+  }
+
+  /** The open batch is gone (rolled back by us or by SQLite). */
+  #discarded(): void {
     // A directory changed along with the discarded writes no longer matches
     // the people table: resolve held member lists from the table until a
     // people applier reloads and binds one again.
     unbindDirectory(this);
-    this.#db.exec("ROLLBACK");
     this.#inBatch = false;
     this.#delta = { entries: 0, valid: 0, outbox: 0 };
-    // An index made again inside the discarded batch is gone again.
-    if (!this.#heldIndexDropped) this.#ensureHeldIndex();
     this.#stagedPosition = this.#committedPosition;
+    // An index made again inside the discarded batch is gone again. It only
+    // speeds up lookups: on a full disk it is made on the next open.
+    try {
+      if (!this.#heldIndexDropped) this.#ensureHeldIndex();
+    } catch {
+      // Made again by the next Store on this file.
+    }
   }
 
   /** Resolves at the next commit that made new outbox events durable. */
@@ -443,11 +484,21 @@ export class Store {
     return this.#count("outbox");
   }
 
-  /** Commits the open batch, checkpoints and closes the database. */
+  /**
+   * Commits the open batch, checkpoints and closes the database. When the
+   * commit fails the batch is rolled back (its changes come again from the
+   * cookie next time), the database closed all the same, and the error
+   * thrown.
+   */
   close(): void {
     if (this.#closed) return;
     try {
-      this.commit();
+      try {
+        this.commit();
+      } catch (error) {
+        this.rollback();
+        throw error;
+      }
       this.#db.exec("PRAGMA wal_checkpoint(PASSIVE)");
     } finally {
       this.#closed = true;
