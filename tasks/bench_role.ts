@@ -105,6 +105,7 @@ async function writeConfig(
       method: "simple",
       dn: stack.ldap.adminDn,
       password_file: stack.ldap.adminPasswordFile,
+      allow_cleartext_password: true, // The stack's slapd on loopback.
     };
   }
   const config = `${dir}/wgsync.toml`;

@@ -660,3 +660,36 @@ Deno.test("an interrupted refresh is repeated without duplicate events (the cook
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("the placeholder member (the empty DN groupOfNames needs) is no member: not in created, member or snapshot events", async () => {
+  await withStore((store) => {
+    const applier = new WorkgroupApplier(store);
+    applier.beginSearch();
+    applier.apply(group("add", 1, "research:alpha", ["", person("ann")], 1));
+    applier.apply(refreshEnd("present", 1));
+    const change = (members: string[], n: number) =>
+      applier.apply(
+        group("modify", 1, "research:alpha", members, n, { cookie: cookie(n) }),
+      );
+    change(["", person("ann"), person("bob")], 2);
+    change([person("ann"), person("bob")], 3);
+    change(["", person("ann")], 4);
+    applier.apply({ kind: "refreshRequired" });
+    applier.beginSearch();
+    applier.apply(group("add", 1, "research:alpha", ["", person("ann")], 4));
+    applier.apply(refreshEnd("present", 4));
+    assert.deepEqual(
+      outbox(store).map((e) =>
+        `${e.type} ${
+          (e.members ?? [e.member!]).map((m) => JSON.stringify(m.dn)).join(" ")
+        }`
+      ),
+      [
+        `workgroup.created "${person("ann")}"`,
+        `member.added "${person("bob")}"`,
+        `member.removed "${person("bob")}"`,
+        `workgroup.snapshot "${person("ann")}"`,
+      ],
+    );
+  });
+});

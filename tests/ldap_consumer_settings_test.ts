@@ -137,3 +137,35 @@ Deno.test("consumer STATUS= line shows workgroups, outbox depth, seconds since t
     "starting; 0 workgroups, outbox 0, no change since start",
   );
 });
+
+const SIMPLE = `
+[ldap]
+url = "ldap://ldap.example.edu"
+data_dir = "/var/lib/wgsync"
+[ldap.bind]
+method = "simple"
+dn = "cn=wgsync,dc=example,dc=edu"
+password_file = "/etc/wgsync/ldap.password"
+[ldap.workgroups]
+base = "ou=workgroups,dc=example,dc=edu"
+`;
+
+Deno.test("a simple bind over cleartext LDAP is refused, naming the key, unless TLS or allow_cleartext_password = true", () => {
+  assert.throws(() => config(SIMPLE), {
+    name: "ConfigError",
+    message:
+      'Cannot use the configuration file "test.toml": key "ldap.bind.allow_cleartext_password" is false, and a simple bind to ldap://ldap.example.edu would send the password in clear: use an ldaps:// url or start_tls = true, or set allow_cleartext_password = true in [ldap.bind]',
+  });
+  for (
+    const accepted of [
+      SIMPLE.replace("ldap://", "ldaps://"),
+      SIMPLE.replace('data_dir = "', 'start_tls = true\ndata_dir = "'),
+      SIMPLE.replace(
+        "[ldap.workgroups]",
+        "allow_cleartext_password = true\n[ldap.workgroups]",
+      ),
+    ]
+  ) {
+    assert.equal(config(accepted).ldap!.bind.method, "simple");
+  }
+});

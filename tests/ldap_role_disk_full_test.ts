@@ -40,7 +40,7 @@ Deno.test("wgsync-ldap on a full disk names the store and 'no space left on devi
       // Fill the tmpfs (cat stops at ENOSPC).
       await role.inMountNamespace(`cat /dev/zero > "${files.dataDir}/fill"`);
       const added: string[] = [];
-      const full = /no space left on device/;
+      const full = /Cannot write to the store .* as no space left on device/;
       for (let i = 0; i < 400 && !full.test(role.stderr); i++) {
         const member = `uid=full${i},${stack.ldap.peopleBase}`;
         await ldapUtil(

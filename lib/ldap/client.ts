@@ -23,6 +23,7 @@ import {
 } from "../backoff.ts";
 import { type BindOptions, validateBindOptions } from "./bind.ts";
 import { describe } from "./connection.ts";
+import { DEFAULT_MAX_PDU_SIZE } from "./defaults.ts";
 import type { SyncMode } from "./controls.ts";
 import { LdapConnectionError, LdapError, LdapResultError } from "./errors.ts";
 import { parseFilter } from "./messages.ts";
@@ -78,9 +79,6 @@ export interface SyncClientOptions {
     retry: { attempt: number; delay: number },
   ) => void;
 }
-
-/** Default largest LDAP message: 16 MiB. */
-export const DEFAULT_CLIENT_MAX_PDU_SIZE = 16 * 1024 * 1024;
 
 const log = getLogger(["lib", "ldap"]);
 
@@ -264,7 +262,7 @@ export class SyncClient implements AsyncDisposable {
             caFile: options.caFile,
             connectTimeout: options.connectTimeout,
             operationTimeout: options.operationTimeout,
-            maxPduSize: options.maxPduSize ?? DEFAULT_CLIENT_MAX_PDU_SIZE,
+            maxPduSize: options.maxPduSize ?? DEFAULT_MAX_PDU_SIZE,
             bind: options.bind,
           });
           const session = await this.#opening;

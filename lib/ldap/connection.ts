@@ -14,10 +14,7 @@
 import { LdapConnectionError, LdapProtocolError } from "./errors.ts";
 import type { LdapUrl } from "./url.ts";
 
-/** Largest LDAP message accepted by default: 32 MiB. */
-export const DEFAULT_MAX_PDU_SIZE = 32 * 1024 * 1024;
-/** Default time to open a connection, including the TLS handshake: 10 s. */
-export const DEFAULT_CONNECT_TIMEOUT = 10_000;
+import { DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_PDU_SIZE } from "./defaults.ts";
 
 /** Options of {@linkcode LdapConnection.open}. */
 export interface ConnectionOptions {

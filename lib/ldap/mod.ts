@@ -32,11 +32,12 @@ export {
   type SimpleBindOptions,
 } from "./bind.ts";
 export { type BackoffOptions, DEFAULT_BACKOFF } from "../backoff.ts";
+export { SyncClient, type SyncClientOptions } from "./client.ts";
 export {
-  DEFAULT_CLIENT_MAX_PDU_SIZE,
-  SyncClient,
-  type SyncClientOptions,
-} from "./client.ts";
+  DEFAULT_CONNECT_TIMEOUT,
+  DEFAULT_MAX_PDU_SIZE,
+  DEFAULT_OPERATION_TIMEOUT,
+} from "./defaults.ts";
 export type { SyncMode } from "./controls.ts";
 export {
   LdapBindError,

@@ -11,8 +11,7 @@ import type { LdapConnection } from "./connection.ts";
 import { LdapConnectionError, LdapProtocolError } from "./errors.ts";
 import { decodeResponse, type LdapResponse } from "./messages.ts";
 
-/** Default time to wait for the response to a bind, StartTLS or Cancel: 30 s. */
-export const DEFAULT_OPERATION_TIMEOUT = 30_000;
+import { DEFAULT_OPERATION_TIMEOUT } from "./defaults.ts";
 
 /**
  * Decodes one message read from `connection`, turning malformed BER into an

@@ -25,7 +25,8 @@ import {
   encodeSearch,
   type ResponseControl,
 } from "./messages.ts";
-import { decodeFrom, DEFAULT_OPERATION_TIMEOUT } from "./operation.ts";
+import { DEFAULT_OPERATION_TIMEOUT } from "./defaults.ts";
+import { decodeFrom } from "./operation.ts";
 import type { SyncMessage } from "./sync_message.ts";
 
 /** What to synchronise. */

@@ -56,6 +56,7 @@ import { waitAtMost } from "../async.ts";
 import { readEnv } from "../env.ts";
 export { isSecretName, REDACTED } from "./redact.ts";
 export { PRIORITIES, PRIORITY_PROPERTY } from "./render.ts";
+export { printable } from "./printable.ts";
 
 /** Options for {@linkcode setupLogging}. */
 export interface LoggingOptions {

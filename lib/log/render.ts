@@ -11,6 +11,7 @@ import {
   redactProperties,
   redactValue,
 } from "./redact.ts";
+import { printable } from "./printable.ts";
 
 /** The syslog priority of each LogTape level. */
 export const PRIORITIES: Readonly<Record<LogLevel, number>> = {
@@ -50,11 +51,12 @@ export function renderRecord(record: LogRecord): RenderedRecord {
   const { properties, secrets } = redactProperties(rest);
   const parts = record.message.map((part, index) => {
     if (index % 2 === 0) return String(part);
+    // Values may come from a peer: no control characters reach the log.
     if (part !== null && typeof part === "object") {
-      return renderValue(redactValue(part, secrets));
+      return printable(renderValue(redactValue(part, secrets)));
     }
     const text = renderValue(part);
-    return secrets.has(text) ? REDACTED : text;
+    return secrets.has(text) ? REDACTED : printable(text);
   });
   const priority = typeof wanted === "number" && Number.isInteger(wanted) &&
       wanted >= 0 && wanted <= 7

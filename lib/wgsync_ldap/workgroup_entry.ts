@@ -41,6 +41,18 @@ export function workgroupName(
   return values[0];
 }
 
+/**
+ * The members among an entry's member values: all but the placeholder, the
+ * empty DN (`groupOfNames` needs a member, so an "empty" workgroup holds
+ * that one), which is no member. Also applied to lists stored by earlier
+ * versions, which kept it.
+ */
+export function memberValues(values: readonly string[]): string[] {
+  return values.includes("") ? values.filter((value) => value !== "") : [
+    ...values,
+  ];
+}
+
 /** Member values by their DN key (the first value of each key). */
 export function keyed(values: string[]): Map<string, string> {
   const map = new Map<string, string>();

@@ -19,6 +19,7 @@ import {
 } from "../events/mod.ts";
 import type { MemberDirectory } from "./member.ts";
 import type { Store, WorkgroupRow } from "./store/mod.ts";
+import { memberValues } from "./workgroup_entry.ts";
 
 /** The parts of an event that depend on its type. */
 export type EventPayload = {
@@ -136,7 +137,7 @@ export class EventWriter {
       observedAt,
       seq: this.nextSeq(row.seq),
       payload: held ? {} : {
-        members: this.resolveAll(JSON.parse(row.members) as string[]),
+        members: this.resolveAll(memberValues(JSON.parse(row.members))),
       },
       held,
     });

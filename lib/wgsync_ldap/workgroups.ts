@@ -31,7 +31,12 @@ import {
 import { boundDirectory, MemberDirectory } from "./member.ts";
 import type { Store, WorkgroupRow } from "./store/mod.ts";
 import { type EventPayload, EventWriter } from "./workgroup_events.ts";
-import { attributeOption, keyed, workgroupName } from "./workgroup_entry.ts";
+import {
+  attributeOption,
+  keyed,
+  memberValues,
+  workgroupName,
+} from "./workgroup_entry.ts";
 
 /** Options of {@linkcode WorkgroupApplier}. */
 export interface WorkgroupApplierOptions extends SyncApplierOptions {
@@ -259,7 +264,7 @@ export class WorkgroupApplier extends SyncApplier<Applied | MassDeleteRefused> {
     const name = workgroupName(dn, attributes, this.#nameAttribute);
     const stem = name === undefined ? undefined : workgroupStem(name);
     const valid = stem !== undefined;
-    const values = attributes[this.#memberAttribute] ?? [];
+    const values = memberValues(attributes[this.#memberAttribute] ?? []);
     let csn = attributes.entrycsn?.[0];
     if (csn === undefined) {
       csn = csnFromCookie(message.cookie) ?? "";
@@ -344,7 +349,7 @@ export class WorkgroupApplier extends SyncApplier<Applied | MassDeleteRefused> {
         emit("workgroup.renamed", { previous: row.name }, { jump: true });
       }
       if (!quiet && row.members !== next.members) {
-        const before = keyed(JSON.parse(row.members) as string[]);
+        const before = keyed(memberValues(JSON.parse(row.members)));
         const after = keyed(values);
         for (const [key, value] of before) {
           if (!after.has(key)) {

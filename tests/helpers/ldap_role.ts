@@ -158,6 +158,10 @@ export class RoleProcess {
       stdout: "piped",
       stderr: "piped",
     } as const;
+    const dataDir = files.dataDir;
+    if (options.dataTmpfsKiB !== undefined && dataDir === undefined) {
+      throw new TypeError("dataTmpfsKiB needs files.dataDir");
+    }
     const command = options.dataTmpfsKiB === undefined
       ? roleCommand(options.role ?? "ldap", { ...role, ...io })
       // unshare without --fork execs: the role keeps the child's PID.
@@ -169,7 +173,7 @@ export class RoleProcess {
           "sh",
           "-c",
           `mount -t tmpfs -o size=${options.dataTmpfsKiB}k tmpfs "$0" && exec "$@"`,
-          files.dataDir,
+          dataDir!,
           ...roleArgv(options.role ?? "ldap", role),
         ],
         ...io,

@@ -5,6 +5,11 @@
  */
 import { z } from "zod";
 import {
+  DEFAULT_CONNECT_TIMEOUT,
+  DEFAULT_MAX_PDU_SIZE,
+  DEFAULT_OPERATION_TIMEOUT,
+} from "../../ldap/defaults.ts";
+import {
   absolutePath,
   attributeName,
   distinguishedName,
@@ -21,6 +26,8 @@ export const ldapBindSchema = z.discriminatedUnion("method", [
     method: z.literal("simple"),
     dn: distinguishedName,
     password_file: absolutePath,
+    /** Send the password over an unencrypted connection (no ldaps://, no StartTLS). */
+    allow_cleartext_password: z.boolean().default(false),
   }),
   z.strictObject({
     method: z.literal("gssapi"),
@@ -38,9 +45,9 @@ export const ldapSchema = z.strictObject({
   url: ldapUrl,
   start_tls: z.boolean().default(false),
   ca_file: absolutePath.optional(),
-  connect_timeout_seconds: seconds.default(10),
-  operation_timeout_seconds: seconds.default(60),
-  max_pdu_bytes: z.number().int().min(1024).default(16 * 1024 * 1024),
+  connect_timeout_seconds: seconds.default(DEFAULT_CONNECT_TIMEOUT / 1000),
+  operation_timeout_seconds: seconds.default(DEFAULT_OPERATION_TIMEOUT / 1000),
+  max_pdu_bytes: z.number().int().min(1024).default(DEFAULT_MAX_PDU_SIZE),
   bind: ldapBindSchema,
   workgroups: z.strictObject({
     base: distinguishedName,
@@ -68,6 +75,18 @@ export const ldapSchema = z.strictObject({
       path: ["start_tls"],
       message:
         `expected false with an ldaps:// URL (the connection already uses TLS), found true: url is "${ldap.url}"`,
+    });
+  }
+  const bind = ldap.bind;
+  if (
+    bind.method === "simple" && !bind.allow_cleartext_password &&
+    !ldap.start_tls && !ldap.url.toLowerCase().startsWith("ldaps://")
+  ) {
+    context.addIssue({
+      code: "custom",
+      path: ["bind", "allow_cleartext_password"],
+      message:
+        `is false, and a simple bind to ${ldap.url} would send the password in clear: use an ldaps:// url or start_tls = true, or set allow_cleartext_password = true in [ldap.bind]`,
     });
   }
 });

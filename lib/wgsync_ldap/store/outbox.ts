@@ -19,6 +19,7 @@
 import type { DatabaseSync, StatementSync } from "node:sqlite";
 import type { Member, WorkgroupEvent } from "../../events/mod.ts";
 import { boundDirectory, dnKey, rdnValue } from "../member.ts";
+import { memberValues } from "../workgroup_entry.ts";
 import { StoreError } from "./errors.ts";
 import { OUTBOX_COLUMNS, type OutboxRow, toCount, toOutbox } from "./schema.ts";
 
@@ -236,7 +237,7 @@ export class Outbox {
       );
     }
     let list = "";
-    for (const dn of JSON.parse(members) as string[]) {
+    for (const dn of memberValues(JSON.parse(members))) {
       list += (list === "" ? "" : ",") + JSON.stringify(resolve(dn));
     }
     return `${body.slice(0, slot)},"members":[${list}],${
