@@ -46,6 +46,8 @@ import { backoffDelay, resolveBackoff } from "../backoff.ts";
 import { GssError } from "../gssapi/mod.ts";
 import { Supervision } from "./supervision.ts";
 import { runSyncLoop } from "./sync_loop.ts";
+import { LdapMetrics } from "./metrics.ts";
+import { serveMetrics } from "../metrics/mod.ts";
 import { abortPromise, sleep, waitAtMost } from "../async.ts";
 import { type Applied, WorkgroupApplier } from "./workgroups.ts";
 
@@ -169,7 +171,10 @@ class Consumer {
   #failed = Promise.withResolvers<never>();
   #failure: unknown;
   #supervision: Supervision;
+  #metrics: LdapMetrics;
   #ready = false;
+  /** When the current workgroup search started (its refresh's duration). */
+  #searchStarted = 0;
   /** Events written by the current workgroup refresh so far. */
   #refreshEvents = 0;
   /** How the provider ended the current refresh: "present" (entries still there) or "delete" (deletions listed). */
@@ -196,6 +201,11 @@ class Consumer {
         maxShare: ldap.mass_delete_threshold,
         acceptMassDelete: options.acceptMassDelete ?? false,
       },
+      onEvent: (type) => this.#metrics.event(type),
+    });
+    this.#metrics = new LdapMetrics({
+      outboxDepth: () => store.closed ? undefined : store.outboxDepth(),
+      cookie: () => store.closed ? undefined : this.#workgroups.cookie,
     });
     this.#supervision = new Supervision({
       notifier: options.notifier,
@@ -220,7 +230,10 @@ class Consumer {
     const pumpStop = new AbortController();
     let pumped: Promise<void> | undefined;
     try {
-      const onAck = (id: string) => this.#pump?.ack(id);
+      const onAck = (id: string) => {
+        this.#metrics.acknowledged();
+        this.#pump?.ack(id);
+      };
       if (this.#options.stdout) {
         this.#pump = new OutboxPump(
           this.#store,
@@ -241,6 +254,11 @@ class Consumer {
         });
       }
       const stopped = abortPromise(signal);
+      serveMetrics(this.#metrics.registry, {
+        listen: this.#options.ldap.metrics_listen,
+        signal,
+        health: () => this.#health(),
+      });
       this.#supervision.start();
       pumped = this.#pump.run(pumpStop.signal).catch((error) =>
         this.#fail(error)
@@ -266,6 +284,20 @@ class Consumer {
   #holdPump = (): boolean =>
     this.#workgroups.refreshing &&
     performance.now() - this.#lastMessage < HOLD_STALL_MS;
+
+  /** What `/healthz` reports: healthy once ready, without a failure or a store problem. */
+  #health(): { ok: boolean; detail: Record<string, unknown> } {
+    const supervision = this.#supervision;
+    return {
+      ok: this.#ready && this.#failure === undefined &&
+        supervision.storeProblem === undefined,
+      detail: {
+        status: supervision.text(),
+        ready: this.#ready,
+        outbox: this.#store.closed ? null : this.#store.outboxDepth(),
+      },
+    };
+  }
 
   /** Lets timers and signal handlers run when the loop has kept the thread for {@linkcode BREATHE_MS}. */
   #breathe = async (): Promise<void> => {
@@ -330,6 +362,7 @@ class Consumer {
         failedAt = Date.now();
         const delay = backoffDelay(backoff, ++attempt);
         const seconds = Math.round(delay / 1000);
+        this.#metrics.storeFailed();
         this.#supervision.storeProblem =
           `cannot write the store ${this.#store.path}: ${problem}, retry in ${seconds} s`;
         this.#supervision.report();
@@ -356,6 +389,7 @@ class Consumer {
 
   #runPeople(people: PeopleApplier, ready: () => void): Promise<void> {
     let done = false;
+    let searches = 0;
     return this.#follow(people, () =>
       runSyncLoop({
         client: this.#client(
@@ -364,7 +398,10 @@ class Consumer {
         ),
         applier: people,
         breathe: this.#breathe,
-        onSearch: () => this.#supervision.problem = undefined,
+        onSearch: () => {
+          if (searches++ > 0) this.#metrics.reconnected("people");
+          this.#supervision.problem = undefined;
+        },
         onResult: (result) => {
           this.#applied();
           if (result.kind !== "applied" || !result.refreshDone || done) return;
@@ -380,6 +417,7 @@ class Consumer {
 
   #runWorkgroups(): Promise<void> {
     const applier = this.#workgroups;
+    let searches = 0;
     return this.#follow(applier, () =>
       runSyncLoop({
         client: this.#client(
@@ -389,6 +427,8 @@ class Consumer {
         applier,
         breathe: this.#breathe,
         onSearch: () => {
+          if (searches++ > 0) this.#metrics.reconnected("workgroups");
+          this.#searchStarted = performance.now();
           this.#refreshEvents = 0;
           this.#supervision.problem = undefined;
         },
@@ -415,6 +455,7 @@ class Consumer {
             this.#refreshEvents += result.events;
           } else if (result.events > 0) {
             this.#supervision.lastChange = Date.now();
+            this.#metrics.changed();
           }
         },
       }));
@@ -422,7 +463,11 @@ class Consumer {
 
   async #refreshDone(result: Applied): Promise<void> {
     const supervision = this.#supervision;
-    if (result.events > 0) supervision.lastChange = Date.now();
+    this.#metrics.refreshed(performance.now() - this.#searchStarted);
+    if (result.events > 0) {
+      supervision.lastChange = Date.now();
+      this.#metrics.changed();
+    }
     if (result.verdict?.accepted) {
       log.warn(
         "Applied a refresh deleting {deletions} of {workgroups} workgroups, above the threshold, as --accept-mass-delete allowed it once",
@@ -473,6 +518,7 @@ class Consumer {
         maxShare: percent(verdict.maxShare),
       },
     );
+    this.#metrics.refused();
     this.#supervision.stopKeepAlive();
     this.#supervision.set(
       `REFUSED a mass deletion of ${verdict.deletions} of ${verdict.workgroups} workgroups (${

@@ -51,10 +51,17 @@ export class EventWriter {
   /** Events written since the last {@linkcode EventWriter.resetCount}. */
   count = 0;
 
-  /** Writes to `store`, resolving member DNs with `members`. */
-  constructor(store: Store, members: MemberDirectory) {
+  #onEvent: ((type: EventType) => void) | undefined;
+
+  /** Writes to `store`, resolving member DNs with `members`; `onEvent` hears of each event written. */
+  constructor(
+    store: Store,
+    members: MemberDirectory,
+    onEvent?: (type: EventType) => void,
+  ) {
     this.#store = store;
     this.#members = members;
+    this.#onEvent = onEvent;
   }
 
   /** Restarts {@linkcode EventWriter.count}. */
@@ -123,6 +130,7 @@ export class EventWriter {
     if (options.held) this.#store.appendMembersEvent(event, entryUUID);
     else this.#store.appendEvent(event);
     this.count++;
+    this.#onEvent?.(type);
     return options.seq;
   }
 

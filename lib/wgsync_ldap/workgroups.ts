@@ -56,6 +56,8 @@ export interface WorkgroupApplierOptions extends SyncApplierOptions {
   members?: MemberDirectory;
   /** The mass-deletion guard's options. */
   guard?: GuardOptions;
+  /** Called with the type of every event written to the outbox (metrics). */
+  onEvent?: (type: EventType) => void;
 }
 
 /** The outcome of applying one message that was applied. */
@@ -113,7 +115,7 @@ export class WorkgroupApplier extends SyncApplier<Applied | MassDeleteRefused> {
     );
     this.#members = options.members ?? new MemberDirectory();
     this.#guard = new MassDeletionGuard(options.guard);
-    this.#events = new EventWriter(store, this.#members);
+    this.#events = new EventWriter(store, this.#members, options.onEvent);
   }
 
   override endSearch(): void {
