@@ -57,7 +57,8 @@ import {
   WorkgroupApplier,
 } from "../lib/wgsync_ldap/mod.ts";
 import { ChannelClient, ChannelServer } from "../lib/channel/mod.ts";
-import { compareRole, type RoleSetup } from "./bench_role.ts";
+import type { RoleSetup } from "./bench_role.ts";
+import { compareRole } from "./bench_role_compare.ts";
 import { adminArgs } from "./stack/ldap_admin.ts";
 import type { StackInfo } from "./stack/types.ts";
 
