@@ -19,6 +19,7 @@ import {
   callsOf,
   createQueue,
   drain,
+  eventually,
   publish,
   publishEvents,
   testEvent,
@@ -77,18 +78,25 @@ Deno.test("order per workgroup holds while 50 workgroups change at once", async 
           )),
       )
     ));
-    const calls = await waitForCalls(
-      stack,
-      queue.stem,
-      50 * perWorkgroup,
+    // At least once: moto's long poll may hand a message out twice, so the
+    // order checked is that of each event's first run per workgroup.
+    const firstRuns = new Map<string, string[]>();
+    await eventually(
+      async () => {
+        firstRuns.clear();
+        for (const call of await callsOf(stack, queue.stem)) {
+          const runs = firstRuns.get(call.argv[2]) ?? [];
+          if (!runs.includes(call.argv[4])) runs.push(call.argv[4]);
+          firstRuns.set(call.argv[2], runs);
+        }
+        return [...firstRuns.values()].reduce((n, r) => n + r.length, 0) >=
+          50 * perWorkgroup;
+      },
+      "every event's run",
       240_000,
     );
-    const seen = new Map<string, string[]>();
-    for (const call of calls) {
-      seen.set(call.argv[2], [...(seen.get(call.argv[2]) ?? []), call.argv[4]]);
-    }
     assert.deepEqual(
-      [...seen.entries()].sort(),
+      [...firstRuns.entries()].sort(),
       workgroups.map((w) => [w, ["m0", "m1", "m2", "m3"]]).sort(),
     );
     assert.deepEqual(await drain(clients.sqs, queue.dlqUrl), []);

@@ -24,8 +24,6 @@
  */
 
 import {
-  ChangeMessageVisibilityCommand,
-  DeleteMessageCommand,
   type Message,
   ReceiveMessageCommand,
   type SQSClient,
@@ -45,22 +43,18 @@ import {
 } from "../events/mod.ts";
 import type { Logger } from "../log/mod.ts";
 import { Circuit } from "./circuit.ts";
-import {
-  describeQueue,
-  type QueueInfo,
-  sendToDeadLetter,
-} from "./dead_letter.ts";
+import { describeQueue, type QueueInfo } from "./dead_letter.ts";
 import { RemctlError } from "./errors.ts";
 import { eventMatcher, type TargetMatch } from "./match.ts";
 import type { RemctlPool } from "./pool.ts";
-import type { RemctlResult } from "./connection.ts";
 import { CommandTemplateError, renderCommand } from "./template.ts";
+import { finishMessage, type Outcome } from "./outcome.ts";
+import { MessageActions } from "./visibility.ts";
 import type { TargetMetrics } from "./metrics.ts";
 
 /** MESSAGE_ERROR codes that are the message's fault, not the server's. */
 const MESSAGE_FAULT_CODES = new Set([4, 7, 8]);
 const MISSING_OBJECT = new Set(["NoSuchKey", "NotFound", "NoSuchBucket"]);
-const decoder = new TextDecoder("utf-8", { fatal: false });
 
 /** Options of {@linkcode TargetConsumer}. */
 export interface TargetConsumerOptions {
@@ -110,11 +104,18 @@ export class TargetConsumer {
   /** Per message group: settles true when its last message here was deleted. */
   #groupTails = new Map<string, Promise<boolean>>();
   #counts = { done: 0, failed: 0, poison: 0, skipped: 0 };
+  #actions: MessageActions;
 
   /** Prepares; {@linkcode start} checks the queue, {@linkcode run} consumes. */
   constructor(options: TargetConsumerOptions) {
     this.#o = options;
     this.#matches = eventMatcher(options.match);
+    this.#actions = new MessageActions({
+      sqs: options.sqs,
+      queueUrl: options.queueUrl,
+      target: options.name,
+      logger: options.logger,
+    });
     this.#circuit = new Circuit(
       resolveBackoff({ minDelay: 1_000, maxDelay: options.maxPauseMs }),
     );
@@ -209,7 +210,10 @@ export class TargetConsumer {
     const sent = Number(message.Attributes?.SentTimestamp ?? Date.now());
     this.#inFlight.set(id, sent);
     this.#o.metrics.queueAge.observe(Math.max(0, (Date.now() - sent) / 1000));
-    const heartbeat = this.#heartbeat(message);
+    const heartbeat = this.#actions.heartbeat(
+      message,
+      this.#queue?.visibilityTimeoutSeconds ?? 30,
+    );
     // SQS FIFO never hands out a second message of a group in flight, but
     // moto's long poll does when messages arrive meanwhile: such a message
     // waits for the one before it, and is released when that one was.
@@ -231,13 +235,25 @@ export class TargetConsumer {
         );
         if (!await before) {
           heartbeat.stop();
-          await this.#release(message, 0);
+          await this.#actions.release(message, 0);
           return;
         }
       }
       const outcome = await this.#process(message, signal);
       heartbeat.stop();
-      deleted = await this.#finish(message, outcome);
+      deleted = await finishMessage(
+        {
+          target: this.#o.name,
+          sqs: this.#o.sqs,
+          deadLetterUrl: this.#queue!.deadLetterUrl,
+          actions: this.#actions,
+          logger: this.#o.logger,
+          metrics: this.#o.metrics,
+          counts: this.#counts,
+        },
+        message,
+        outcome,
+      );
     } finally {
       heartbeat.stop();
       this.#inFlight.delete(id);
@@ -353,175 +369,4 @@ export class TargetConsumer {
       clearTimeout(timer);
     }
   }
-
-  /** Deletes, releases or dead-letters the message; true when it left the queue. */
-  async #finish(message: Message, outcome: Outcome): Promise<boolean> {
-    const { logger, metrics } = this.#o;
-    const fields = {
-      target: this.#o.name,
-      messageId: message.MessageId,
-      eventId: outcome.event?.id,
-      workgroup: outcome.event?.workgroup,
-      eventType: outcome.event?.type,
-    };
-    switch (outcome.kind) {
-      case "ran": {
-        const { status, stdout, stderr } = outcome.result;
-        const record = {
-          ...fields,
-          status,
-          stdout: decoder.decode(stdout),
-          stderr: decoder.decode(stderr),
-        };
-        if (status === 0) {
-          logger.info(
-            "Target {target}: ran {eventType} for {workgroup} ({eventId}): exit {status}",
-            record,
-          );
-          this.#counts.done++;
-          metrics.runs.inc({ result: "ok" });
-          return await this.#delete(message);
-        } else {
-          logger.warn(
-            "Target {target}: {eventType} for {workgroup} ({eventId}) exited {status}; SQS retries it: {stderr}",
-            record,
-          );
-          this.#counts.failed++;
-          metrics.runs.inc({ result: "exit_nonzero" });
-          await this.#release(message, this.#retryDelay(message));
-          return false;
-        }
-      }
-      case "refused":
-        logger.warn(
-          "Target {target}: {eventType} for {workgroup} ({eventId}) refused: {reason}",
-          {
-            ...fields,
-            reason: outcome.reason,
-          },
-        );
-        this.#counts.failed++;
-        metrics.runs.inc({ result: "refused" });
-        await this.#release(message, this.#retryDelay(message));
-        return false;
-      case "poison":
-        logger.error(
-          "Target {target}: message {messageId} is poison, dead-lettered: {reason}",
-          {
-            ...fields,
-            reason: outcome.reason,
-          },
-        );
-        try {
-          await sendToDeadLetter(this.#o.sqs, {
-            deadLetterUrl: this.#queue!.deadLetterUrl,
-            message,
-            reason: outcome.reason,
-          });
-          this.#counts.poison++;
-          metrics.runs.inc({ result: "poison" });
-          return await this.#delete(message);
-        } catch (error) {
-          logger.error(
-            "Target {target}: cannot dead-letter message {messageId}: {error}",
-            {
-              ...fields,
-              error,
-            },
-          );
-          return false;
-        }
-      case "skip":
-        logger.debug(
-          "Target {target}: {eventType} for {workgroup} is not for this target",
-          fields,
-        );
-        this.#counts.skipped++;
-        metrics.runs.inc({ result: "skipped" });
-        return await this.#delete(message);
-      case "release":
-        await this.#release(message, outcome.delaySeconds);
-        return false;
-    }
-  }
-
-  /** 1, 2, 4 … seconds by receive count, at most 30. */
-  #retryDelay(message: Message): number {
-    const count = Number(message.Attributes?.ApproximateReceiveCount ?? 1);
-    return Math.min(30, 2 ** Math.max(0, count - 1));
-  }
-
-  #heartbeat(message: Message): { stop(): void } {
-    const seconds = this.#queue?.visibilityTimeoutSeconds ?? 30;
-    const timer = setInterval(() => {
-      this.#o.sqs.send(
-        new ChangeMessageVisibilityCommand({
-          QueueUrl: this.#o.queueUrl,
-          ReceiptHandle: message.ReceiptHandle,
-          VisibilityTimeout: seconds,
-        }),
-      ).catch((error) =>
-        this.#o.logger.warn(
-          "Target {target}: cannot extend the visibility of {messageId}: {error}",
-          {
-            target: this.#o.name,
-            messageId: message.MessageId,
-            error,
-          },
-        )
-      );
-    }, Math.max(1000, (seconds * 1000) / 3));
-    return { stop: () => clearInterval(timer) };
-  }
-
-  async #delete(message: Message): Promise<boolean> {
-    return await this.#sqsRetry("delete", () =>
-      this.#o.sqs.send(
-        new DeleteMessageCommand({
-          QueueUrl: this.#o.queueUrl,
-          ReceiptHandle: message.ReceiptHandle,
-        }),
-      ), message);
-  }
-
-  async #release(message: Message, delaySeconds: number): Promise<boolean> {
-    return await this.#sqsRetry("release", () =>
-      this.#o.sqs.send(
-        new ChangeMessageVisibilityCommand({
-          QueueUrl: this.#o.queueUrl,
-          ReceiptHandle: message.ReceiptHandle,
-          VisibilityTimeout: delaySeconds,
-        }),
-      ), message);
-  }
-
-  /** A delete or release that fails is logged; the message comes back when its visibility ends. */
-  async #sqsRetry(
-    action: string,
-    call: () => Promise<unknown>,
-    message: Message,
-  ): Promise<boolean> {
-    try {
-      await call();
-      return true;
-    } catch (error) {
-      this.#o.logger.error(
-        "Target {target}: cannot {action} message {messageId}: {error}",
-        {
-          target: this.#o.name,
-          action,
-          messageId: message.MessageId,
-          error,
-        },
-      );
-      return false;
-    }
-  }
 }
-
-type Outcome =
-  | { kind: "ran"; event: WorkgroupEvent; result: RemctlResult }
-  | { kind: "refused"; event: WorkgroupEvent; reason: string }
-  | { kind: "poison"; reason: string; event?: WorkgroupEvent }
-  | { kind: "skip"; event: WorkgroupEvent }
-  | { kind: "release"; delaySeconds: number; event?: WorkgroupEvent };
