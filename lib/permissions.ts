@@ -65,7 +65,8 @@ export const ROLE_PERMISSIONS = {
    * /etc/wgsync and the service users in /etc/passwd; writes the clear keytab
    * under /run (the output may be any path there, by the schema). Net is
    * unscoped: KMS's endpoint comes from the region or the configuration.
-   * The AWS SDK needs all of the environment and the OS release.
+   * The AWS SDK needs all of the environment, the OS release, and the uid
+   * and home directory when HOME is unset.
    */
   keytab_obtain: {
     read: ["/etc/wgsync", "/etc/passwd", "/run"],
@@ -74,7 +75,9 @@ export const ROLE_PERMISSIONS = {
     env: true,
     run: [],
     ffi: false,
-    sys: ["osRelease"],
+    // uid and homedir: without HOME (a root unit has none) the SDK's shared
+    // config loader calls process.geteuid() and os.homedir().
+    sys: ["osRelease", "uid", "homedir"],
   },
   /**
    * wgsync-web. Net is unscoped: it listens on, scrapes and calls AWS at

@@ -1,4 +1,4 @@
-#!/usr/bin/env -S deno run --cached-only -R=/etc/wgsync,/etc/passwd,/run -W=/run -N -E -S=osRelease
+#!/usr/bin/env -S deno run --cached-only -R=/etc/wgsync,/etc/passwd,/run -W=/run -N -E -S=osRelease,uid,homedir
 /**
  * wgsync-keytab-obtain: a oneshot per instance (`--instance ldap` or
  * `--instance remctl`) that has AWS KMS decrypt the data key of the
