@@ -32,6 +32,14 @@ const SYSTEMD_ENV = [
   "JOURNAL_STREAM",
 ];
 
+/**
+ * What the AWS SDK asks of `--allow-sys`: the OS release (user agent), and
+ * the uid and home directory, which its shared-config loader looks up when
+ * HOME is unset (systemd sets none for root units, nor for a user whose home
+ * is `/`).
+ */
+const AWS_SDK_SYS = ["osRelease", "uid", "homedir"];
+
 /** The permissions of each role, by the name of its module in `roles/`. */
 export const ROLE_PERMISSIONS = {
   ebs: {
@@ -75,9 +83,7 @@ export const ROLE_PERMISSIONS = {
     env: true,
     run: [],
     ffi: false,
-    // uid and homedir: without HOME (a root unit has none) the SDK's shared
-    // config loader calls process.geteuid() and os.homedir().
-    sys: ["osRelease", "uid", "homedir"],
+    sys: AWS_SDK_SYS,
   },
   /**
    * wgsync-web. Net is unscoped: it listens on, scrapes and calls AWS at
@@ -93,7 +99,7 @@ export const ROLE_PERMISSIONS = {
     env: true,
     run: [],
     ffi: false,
-    sys: ["osRelease"],
+    sys: AWS_SDK_SYS,
   },
   /**
    * wgsync-remctl. Net is unscoped: SQS, S3 and the remctl servers come from
@@ -108,7 +114,7 @@ export const ROLE_PERMISSIONS = {
     env: true,
     run: [],
     ffi: true,
-    sys: ["osRelease"],
+    sys: AWS_SDK_SYS,
   },
   /**
    * wgsync-event. Net is unscoped: the AWS endpoints (SNS, DynamoDB, S3 —
@@ -130,7 +136,7 @@ export const ROLE_PERMISSIONS = {
     env: true,
     run: [],
     ffi: false,
-    sys: ["osRelease"],
+    sys: AWS_SDK_SYS,
   },
 } as const satisfies Record<string, RolePermissions>;
 

@@ -1,4 +1,4 @@
-#!/usr/bin/env -S deno run --cached-only -R=/etc/wgsync,/run/wgsync-remctl -W=/run/systemd -N -E --allow-ffi -S=osRelease
+#!/usr/bin/env -S deno run --cached-only -R=/etc/wgsync,/run/wgsync-remctl -W=/run/systemd -N -E --allow-ffi -S=osRelease,uid,homedir
 /**
  * wgsync-remctl, the Remctl Generator: receives events from each target's
  * SQS FIFO queue and runs the target's remctl command for them over

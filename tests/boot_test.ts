@@ -3,25 +3,20 @@
  * ENVIRONMENT.md's recipe), wgsync installed into it by `deno task install
  * --root` from the artifacts of `deno task compile`, its configuration
  * pointing at the local stack on the host's 127.0.0.1 (real KDC, slapd,
- * moto's KMS). Everything asserted is read from systemd itself: unit
- * properties (`systemctl show`), the journal (`journalctl -o json`) and the
- * files the units left in the sandbox's /run.
- *
- * The roles whose modules exist in roles/ are booted; a unit whose role has
- * not landed yet is left out (the test names them), rather than faked.
+ * remctld, moto's KMS, DynamoDB, SNS and SQS). `wgsync.target` is started
+ * and everything asserted is read from systemd itself: unit properties
+ * (`systemctl show`), the journal (`journalctl -o json`), the processes and
+ * files of the units — and, at the end of the pipeline, the demo remctl
+ * backend's record of its calls.
  */
 import assert from "node:assert/strict";
-import { ROLE_PERMISSIONS } from "../lib/permissions.ts";
 import { compileAll } from "../tasks/compile.ts";
 import { BootedSystem } from "./helpers/boot.ts";
 import { stageWgsync } from "./helpers/boot_stage.ts";
+import { ldapUtil } from "./helpers/ldap_admin.ts";
 import { getStack } from "./helpers/stack.ts";
 
-const roles = new Set(Object.keys(ROLE_PERMISSIONS));
-/** Roles of the design whose modules have not landed: their units are left out. */
-const missing = ["event", "remctl", "web"].filter((role) => !roles.has(role));
-
-const TIMES = [
+const PROPERTIES = [
   "ActiveState",
   "SubState",
   "Result",
@@ -32,20 +27,51 @@ const TIMES = [
   "ExecMainStatus",
   "MainPID",
   "NRestarts",
+  "StatusText",
 ];
 
-Deno.test("boot: wgsync under a real systemd as PID 1", async (t) => {
-  if (missing.length > 0) {
-    console.error(
-      `boot: left out as their roles have not landed: ${
-        missing.map((role) => `wgsync-${role}`).join(", ")
-      }${
-        missing.includes("event")
-          ? " (and wgsync-ldap, which requires wgsync-event)"
-          : ""
-      }`,
-    );
-  }
+const ONESHOTS = [
+  "wgsync-ldap-keytab-obtain.service",
+  "wgsync-remctl-keytab-obtain.service",
+  "wgsync-ebs.service",
+];
+/** k5start units and notify services → the user each runs as. */
+const RUNNING: Record<string, string> = {
+  "wgsync-ldap-keytab.service": "wgsync-ldap",
+  "wgsync-remctl-keytab.service": "wgsync-remctl",
+  "wgsync-event.service": "wgsync-event",
+  "wgsync-ldap.service": "wgsync-ldap",
+  "wgsync-remctl.service": "wgsync-remctl",
+  "wgsync-web.service": "wgsync-web",
+};
+/**
+ * Notify services → a record each logs once its start-up work is done, before
+ * it sends READY=1. Both go out as datagrams (the journal record first), so
+ * journald has the record before systemd's own "Started" record, which
+ * systemd logs on READY=1. (journald's receive timestamps are not compared
+ * with systemd's ActiveEnterTimestamp: journald may read its queue later.)
+ */
+const READY_EVIDENCE: Record<string, RegExp> = {
+  "wgsync-event.service": /^Publishing to /,
+  "wgsync-ldap.service": /^Workgroup refresh complete/,
+  "wgsync-remctl.service": /queue .* answered/,
+  "wgsync-web.service": /^Listening on /,
+};
+/** DESIGN.md's unit graph as start order: [unit, a unit active before it starts]. */
+const ORDER: [string, string][] = [
+  ["wgsync-ldap-keytab.service", "wgsync-ldap-keytab-obtain.service"],
+  ["wgsync-ldap.service", "wgsync-event.service"],
+  ["wgsync-ldap.service", "wgsync-ebs.service"],
+  ["wgsync-ldap.service", "wgsync-ldap-keytab.service"],
+  ["wgsync-remctl-keytab.service", "wgsync-remctl-keytab-obtain.service"],
+  ["wgsync-remctl.service", "wgsync-remctl-keytab.service"],
+];
+/** systemd's "unit started" journal message. */
+const STARTED_MESSAGE_ID = "39f53479d3a045ac8e11786248231fbf";
+
+type JournalRecord = Record<string, unknown>;
+
+Deno.test("boot: wgsync.target under a real systemd as PID 1", async (t) => {
   const stack = await getStack();
   const dist = await Deno.makeTempDir({ prefix: "wgsync-boot-dist-" });
   const built = await compileAll(dist, "");
@@ -54,24 +80,86 @@ Deno.test("boot: wgsync under a real systemd as PID 1", async (t) => {
     dist,
     stage: (dir) => stageWgsync(stack, dir),
   });
-  const show = (unit: string) => system.show(unit, TIMES);
-  const number = (value: string) => Number(value);
+  const show = (unit: string) => system.show(unit, PROPERTIES);
+  const uidOf = async (user: string) =>
+    Number((await system.run("id", ["-u", user])).stdout.trim());
+  const journal = (unit: string) => system.journal(["-u", unit]);
   try {
     await t.step(
-      "the keytab oneshots decrypt both keytabs into /run: 0400, owned by the service user",
+      "wgsync.target starts every unit: oneshots active (exited), the others running",
       async () => {
-        await system.systemctl(
-          "start",
-          "wgsync-ldap-keytab.service",
-          "wgsync-remctl-keytab.service",
-          "wgsync-ebs.service",
-        );
-        for (const instance of ["ldap", "remctl"]) {
-          const obtain = await show(`wgsync-${instance}-keytab-obtain.service`);
+        await system.systemctl("start", "wgsync.target");
+        for (const unit of ONESHOTS) {
+          const state = await show(unit);
           assert.deepEqual(
-            [obtain.Type, obtain.ActiveState, obtain.SubState, obtain.Result],
-            ["oneshot", "active", "exited", "success"],
+            [unit, state.Type, state.ActiveState, state.SubState, state.Result],
+            [unit, "oneshot", "active", "exited", "success"],
           );
+        }
+        for (const unit of Object.keys(RUNNING)) {
+          const state = await show(unit);
+          assert.deepEqual(
+            [unit, state.ActiveState, state.SubState, state.NRestarts],
+            [unit, "active", "running", "0"],
+          );
+        }
+      },
+    );
+
+    await t.step(
+      "the start order is DESIGN.md's (from *TimestampMonotonic)",
+      async () => {
+        for (const [unit, before] of ORDER) {
+          const later = await show(unit);
+          const earlier = await show(before);
+          assert.ok(
+            Number(later.InactiveExitTimestampMonotonic) >=
+              Number(earlier.ActiveEnterTimestampMonotonic),
+            `${unit} began starting at ${later.InactiveExitTimestampMonotonic} µs, before ${before} was active at ${earlier.ActiveEnterTimestampMonotonic} µs`,
+          );
+        }
+      },
+    );
+
+    await t.step(
+      "each notify service became active only after its start-up work and READY=1",
+      async () => {
+        for (const [unit, evidence] of Object.entries(READY_EVIDENCE)) {
+          const state = await show(unit);
+          assert.equal(state.Type, "notify");
+          assert.ok(
+            Number(state.ActiveEnterTimestampMonotonic) >
+              Number(state.ExecMainStartTimestampMonotonic),
+          );
+          const records = await journal(unit);
+          const work = records.findIndex((record) =>
+            evidence.test(String(record.MESSAGE))
+          );
+          const started = records.findIndex((record) =>
+            record.MESSAGE_ID === STARTED_MESSAGE_ID
+          );
+          assert.ok(work >= 0, `${unit} logged nothing matching ${evidence}`);
+          assert.ok(started >= 0, `systemd never logged ${unit} as started`);
+          assert.ok(
+            work < started,
+            `${unit}: systemd called it started before "${
+              records[work].MESSAGE
+            }"`,
+          );
+          // The status the role sent with READY=1 (STATUS=) is systemd's now.
+          assert.notEqual(
+            state.StatusText ?? "",
+            "",
+            `${unit} sent no STATUS=`,
+          );
+        }
+      },
+    );
+
+    await t.step(
+      "the keytabs are decrypted into /run: 0400, the service user's",
+      async () => {
+        for (const instance of ["ldap", "remctl"]) {
           const keytab = await system.stat(`/run/wgsync-${instance}/keytab`);
           assert.deepEqual([keytab.mode, keytab.user], [
             "400",
@@ -85,113 +173,138 @@ Deno.test("boot: wgsync under a real systemd as PID 1", async (t) => {
                 : stack.keytabs.remctlClient,
             ),
           );
-        }
-      },
-    );
-
-    await t.step(
-      "k5start runs as the service user after its oneshot; the ticket cache is 0600 and that user's",
-      async () => {
-        for (const instance of ["ldap", "remctl"]) {
-          const obtain = await show(`wgsync-${instance}-keytab-obtain.service`);
-          const k5start = await show(`wgsync-${instance}-keytab.service`);
-          assert.deepEqual([k5start.ActiveState, k5start.SubState], [
-            "active",
-            "running",
-          ]);
-          assert.ok(
-            number(k5start.InactiveExitTimestampMonotonic) >=
-              number(obtain.ActiveEnterTimestampMonotonic),
-            `k5start started before its keytab was obtained: ${
-              JSON.stringify({ obtain, k5start })
-            }`,
-          );
-          const status = await system.run("cat", [
-            `/proc/${k5start.MainPID}/status`,
-          ]);
-          const uid = /^Uid:\s+(\d+)/m.exec(status.stdout)?.[1];
-          const user = await system.run("id", ["-u", `wgsync-${instance}`]);
-          assert.equal(uid, user.stdout.trim());
           const ccache = await system.stat(`/run/wgsync-${instance}/krb5cc`);
-          assert.deepEqual([ccache.mode, ccache.uid], ["600", Number(uid)]);
+          assert.deepEqual([ccache.mode, ccache.user], [
+            "600",
+            `wgsync-${instance}`,
+          ]);
         }
       },
     );
 
-    await t.step(
-      "wgsync-ebs: oneshot active (exited) once the data volume is mounted",
-      async () => {
-        const ebs = await show("wgsync-ebs.service");
+    await t.step("every service runs as its own user", async () => {
+      for (const [unit, user] of Object.entries(RUNNING)) {
+        const { MainPID } = await show(unit);
+        const status = await system.run("cat", [`/proc/${MainPID}/status`]);
+        const uids = /^Uid:\s+(\d+)\s+(\d+)/m.exec(status.stdout);
         assert.deepEqual(
-          [ebs.Type, ebs.ActiveState, ebs.SubState, ebs.Result],
-          ["oneshot", "active", "exited", "success"],
+          [unit, Number(uids?.[1]), Number(uids?.[2])],
+          [unit, await uidOf(user), await uidOf(user)],
+        );
+      }
+    });
+
+    await t.step(
+      "each role's records are in the journal with WGSYNC_* fields",
+      async () => {
+        const byUnit: Record<string, string> = {
+          "wgsync-ldap-keytab-obtain.service": "wgsync-keytab-obtain",
+          "wgsync-ebs.service": "wgsync-ebs",
+          "wgsync-event.service": "wgsync-event",
+          "wgsync-ldap.service": "wgsync-ldap",
+          "wgsync-remctl.service": "wgsync-remctl",
+          "wgsync-web.service": "wgsync-web",
+        };
+        for (const [unit, identifier] of Object.entries(byUnit)) {
+          const own = (await journal(unit)).filter((record) =>
+            record.SYSLOG_IDENTIFIER === identifier
+          );
+          const fields = new Set(
+            own.flatMap((record) =>
+              Object.keys(record).filter((key) => key.startsWith("WGSYNC_"))
+            ),
+          );
+          assert.ok(
+            fields.size > 0,
+            `no WGSYNC_* field in the ${own.length} records of ${identifier}`,
+          );
+        }
+        const obtained = (await journal("wgsync-ldap-keytab-obtain.service"))
+          .find((record) => record.WGSYNC_KEYTAB !== undefined);
+        assert.deepEqual(
+          [obtained?.WGSYNC_KEYTAB, obtained?.WGSYNC_PRINCIPAL],
+          ["/run/wgsync-ldap/keytab", stack.principals.ldapClient],
         );
       },
     );
 
     await t.step(
-      "each role's records are in the journal with WGSYNC_* fields",
+      "a membership change made in slapd reaches the demo remctl backend",
       async () => {
-        for (
-          const unit of [
-            "wgsync-ldap-keytab-obtain.service",
-            "wgsync-remctl-keytab-obtain.service",
-            "wgsync-ebs.service",
-          ]
-        ) {
-          const records = await system.journal(["-u", unit]);
-          const own = records.filter((record) =>
-            typeof record.SYSLOG_IDENTIFIER === "string" &&
-            (record.SYSLOG_IDENTIFIER as string).startsWith("wgsync-")
+        const member = `uid=boot-check-${
+          crypto.randomUUID().slice(0, 8)
+        },${stack.ldap.peopleBase}`;
+        const workgroup =
+          `cn=research-computing:sherlock-users,${stack.ldap.workgroupBase}`;
+        await ldapUtil(
+          stack,
+          "ldapmodify",
+          `dn: ${workgroup}\nchangetype: modify\nadd: member\nmember: ${member}\n`,
+        );
+        const landed = await system.waitUntil(async () => {
+          const calls = (await Deno.readTextFile(stack.remctl.callsFile))
+            .split("\n").filter((line) => line !== "")
+            .map((line) => JSON.parse(line) as { argv: string[] });
+          return calls.some((call) =>
+            call.argv.includes("member.added") && call.argv.includes(member)
           );
-          assert.ok(own.length > 0, `no records of ${unit}`);
-          assert.ok(
-            own.some((record) =>
-              Object.keys(record).some((key) => key.startsWith("WGSYNC_"))
-            ),
-            `no WGSYNC_* field in the records of ${unit}: ${
-              JSON.stringify(own)
-            }`,
-          );
-        }
-        const obtained = (await system.journal([
-          "-u",
-          "wgsync-ldap-keytab-obtain.service",
-        ])).find((record) => record.WGSYNC_KEYTAB !== undefined);
-        assert.equal(obtained?.WGSYNC_KEYTAB, "/run/wgsync-ldap/keytab");
-        assert.equal(obtained?.WGSYNC_PRINCIPAL, stack.principals.ldapClient);
+        }, 60_000);
+        assert.ok(
+          landed,
+          `no member.added call for ${member} in ${stack.remctl.callsFile}`,
+        );
       },
     );
 
     await t.step(
-      "a bad configuration fails the oneshot once with 78: failed, no restart loop",
+      "stopping a service's k5start unit stops the service (BindsTo)",
       async () => {
+        for (const instance of ["ldap", "remctl"]) {
+          await system.systemctl("stop", `wgsync-${instance}-keytab.service`);
+          const service = await show(`wgsync-${instance}.service`);
+          assert.deepEqual(
+            [instance, service.ActiveState, service.SubState],
+            [instance, "inactive", "dead"],
+          );
+        }
+      },
+    );
+
+    await t.step(
+      "a bad configuration fails a service once with 78: failed, no restart loop",
+      async () => {
+        // wgsync-web with a configuration holding an unknown key (a drop-in).
         await system.run("/bin/sh", [
           "-c",
-          "cp -p /etc/wgsync/wgsync.toml /etc/wgsync/good.toml && printf 'unknown_key = 1\\n' >> /etc/wgsync/wgsync.toml",
+          [
+            "sed '1i unknown_key = 1' /etc/wgsync/wgsync.toml > /etc/wgsync/bad.toml",
+            "mkdir -p /run/systemd/system/wgsync-web.service.d",
+            "printf '[Service]\\nExecStart=\\nExecStart=/usr/lib/wgsync/bin/wgsync-web --config /etc/wgsync/bad.toml\\n' > /run/systemd/system/wgsync-web.service.d/bad.conf",
+            "systemctl daemon-reload",
+          ].join(" && "),
         ]);
-        try {
-          const result = await system.run("systemctl", [
-            "restart",
-            "wgsync-ldap-keytab-obtain.service",
-          ]);
-          assert.notEqual(result.code, 0);
-          const unit = await show("wgsync-ldap-keytab-obtain.service");
-          assert.deepEqual(
-            [
-              unit.ActiveState,
-              unit.Result,
-              unit.ExecMainStatus,
-              unit.NRestarts,
-            ],
-            ["failed", "exit-code", "78", "0"],
-          );
-        } finally {
-          await system.run("mv", [
-            "/etc/wgsync/good.toml",
-            "/etc/wgsync/wgsync.toml",
-          ]);
-        }
+        const restart = await system.run("systemctl", [
+          "restart",
+          "wgsync-web.service",
+        ]);
+        assert.notEqual(restart.code, 0);
+        const failed = await show("wgsync-web.service");
+        assert.deepEqual(
+          [failed.ActiveState, failed.Result, failed.ExecMainStatus],
+          ["failed", "exit-code", "78"],
+        );
+        // Past RestartSec=5: Restart=on-failure did not start it again.
+        await new Promise((resolve) => setTimeout(resolve, 6_000));
+        const later = await show("wgsync-web.service");
+        assert.deepEqual([later.ActiveState, later.NRestarts], ["failed", "0"]);
+        const records = await journal("wgsync-web.service");
+        assert.ok(
+          records.some((record) =>
+            /key "unknown_key" is not a known setting/.test(
+              String(record.MESSAGE),
+            )
+          ),
+        );
       },
     );
   } finally {

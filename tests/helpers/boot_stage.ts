@@ -61,5 +61,29 @@ export async function stageWgsync(
   };
   config.ebs = { mount_point: "/var/lib/wgsync", mount: false };
   await Deno.writeTextFile(`${etc}/wgsync.toml`, stringify(config) + "\n");
-  await Deno.chmod(`${etc}/wgsync.toml`, 0o600);
+  // The local stack's AWS credentials are a file (production: an instance
+  // role): the services' users get a 0400 copy bound over the same path, as
+  // the units do for the channel key.
+  const tmpfiles: string[] = [];
+  for (const unit of ["wgsync-event", "wgsync-remctl", "wgsync-web"]) {
+    const copy = `/run/wgsync-secrets/${unit}.aws-credentials`;
+    tmpfiles.push(
+      `C ${copy} - - - - /etc/wgsync/aws-credentials`,
+      `z ${copy} 0400 ${unit} ${unit} -`,
+    );
+    const dropIn = `${dir}/etc/systemd/system/${unit}.service.d`;
+    await Deno.mkdir(dropIn, { recursive: true });
+    await Deno.writeTextFile(
+      `${dropIn}/aws-credentials.conf`,
+      `[Service]\nBindReadOnlyPaths=${copy}:/etc/wgsync/aws-credentials\n`,
+    );
+  }
+  await Deno.mkdir(`${dir}/etc/tmpfiles.d`, { recursive: true });
+  await Deno.writeTextFile(
+    `${dir}/etc/tmpfiles.d/wgsync-aws-credentials.conf`,
+    tmpfiles.join("\n") + "\n",
+  );
+  // The configuration names secrets by path only: every service reads it.
+  await Deno.chmod(`${etc}/wgsync.toml`, 0o644);
+  await Deno.chmod(`${etc}/ca.pem`, 0o644);
 }
