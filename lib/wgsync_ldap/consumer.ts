@@ -17,65 +17,26 @@
 import { getLogger } from "../log/mod.ts";
 import { ChannelClient } from "../channel/mod.ts";
 import { type LdapError, SyncClient } from "../ldap/mod.ts";
-import type { Notifier } from "../systemd/mod.ts";
 import type { GuardVerdict } from "./guard.ts";
 import { MemberDirectory } from "./member.ts";
 import { PeopleApplier } from "./people.ts";
 import { OutboxPump } from "./pump.ts";
 import {
   channelAddress,
-  type ChannelSettings,
-  formerStoreIdentities,
-  type LdapSettings,
   peopleSearch,
-  storeIdentity,
-  storePath,
   syncClientOptions,
   workgroupSearch,
 } from "./settings.ts";
 import { StdoutSink } from "./stdout_sink.ts";
-import {
-  openStore,
-  type Store,
-  StoreUnavailableError,
-  transientProblem,
-} from "./store/mod.ts";
-import { DataDirLock, prepareDataDir } from "./data_dir.ts";
-import { ConsumerError } from "./errors.ts";
-import { backoffDelay, resolveBackoff } from "../backoff.ts";
-import { GssError } from "../gssapi/mod.ts";
+import type { Store } from "./store/mod.ts";
 import { Supervision } from "./supervision.ts";
 import { runSyncLoop } from "./sync_loop.ts";
 import { LdapMetrics } from "./metrics.ts";
 import { serveMetrics } from "../metrics/mod.ts";
 import { abortPromise, sleep, waitAtMost } from "../async.ts";
+import { followWithRetry } from "./store_retry.ts";
+import type { ConsumerOptions } from "./run.ts";
 import { type Applied, WorkgroupApplier } from "./workgroups.ts";
-
-/** Options of {@linkcode runConsumer}. */
-export interface ConsumerOptions {
-  /** The `[ldap]` section. */
-  ldap: LdapSettings;
-  /** The `[channel]` section; required unless `stdout` is set. */
-  channel?: ChannelSettings;
-  /** Where readiness and status go. */
-  notifier: Notifier;
-  /** Aborted to stop: the search is cancelled, the pump stopped, the store closed. */
-  signal: AbortSignal;
-  /**
-   * Let one refresh above the mass-deletion threshold through (`--accept-mass-delete`).
-   *
-   * @default {false}
-   */
-  acceptMassDelete?: boolean;
-  /**
-   * Print each event as a JSON line instead of sending it (`--stdout`).
-   *
-   * @default {false}
-   */
-  stdout?: boolean;
-  /** Where `stdout` mode writes. Default `Deno.stdout`. */
-  writer?: { write(bytes: Uint8Array): Promise<number> };
-}
 
 /**
  * The longest stretch of sync messages handled without giving timers and
@@ -96,69 +57,8 @@ const DRAIN_MS = 2_000;
 
 const log = getLogger("ldap");
 
-/**
- * Runs the consumer until `signal` aborts (then resolves after a clean
- * stop), or rejects on an error it cannot recover from (another wgsync-ldap
- * holding the data directory, a missing permission, an unusable auth key).
- * A store that is locked or unreadable, or a ticket cache that cannot be
- * read yet, is reported and retried.
- */
-export async function runConsumer(options: ConsumerOptions): Promise<void> {
-  if (!options.stdout && options.channel === undefined) {
-    throw new ConsumerError(
-      "Cannot run the LDAP consumer as the configuration has no [channel] section: add one, or use --stdout",
-    );
-  }
-  const dir = options.ldap.data_dir;
-  await prepareDataDir(dir);
-  const lock = await DataDirLock.acquire(dir);
-  try {
-    const store = await openWithRetry(options);
-    if (store === undefined) return; // Stopped while waiting.
-    await new Consumer(store, options).run();
-  } finally {
-    lock.release();
-  }
-}
-
-/** Opens the store, retrying with backoff while it is unavailable; undefined when stopped meanwhile. */
-async function openWithRetry(
-  options: ConsumerOptions,
-): Promise<Store | undefined> {
-  const path = storePath(options.ldap);
-  const backoff = resolveBackoff();
-  for (let attempt = 1;; attempt++) {
-    let problem: string;
-    try {
-      const opened = openStore(path, {
-        identity: storeIdentity(options.ldap),
-        formerIdentities: formerStoreIdentities(options.ldap),
-      });
-      if (opened.rebuilt !== undefined) {
-        log.warn(
-          "Rebuilding the store {path} from a full refresh as {reason} (the old store is kept as {movedTo}); a snapshot of every workgroup follows",
-          { path, reason: opened.rebuilt, movedTo: opened.movedTo },
-        );
-      }
-      return opened.store;
-    } catch (error) {
-      if (error instanceof StoreUnavailableError) problem = error.message;
-      else if (error instanceof GssError) {
-        problem = `Cannot tell who binds to the directory: ${error.message}`;
-      } else throw error;
-    }
-    const delay = backoffDelay(backoff, attempt);
-    const seconds = Math.round(delay / 1000);
-    log.error("{problem}; retrying in {seconds} s", { problem, seconds });
-    void options.notifier.status(
-      `starting: waiting for the store (${problem}), retry in ${seconds} s`,
-    );
-    await sleep(delay, { signal: options.signal });
-    if (options.signal.aborted) return undefined;
-  }
-}
-
-class Consumer {
+/** The consumer over an open store: see {@linkcode runConsumer} in run.ts. */
+export class Consumer {
   #options: ConsumerOptions;
   #store: Store;
   #directory = new MemberDirectory();
@@ -337,31 +237,15 @@ class Consumer {
     return client;
   }
 
-  /**
-   * Runs a search's loop again (a new search from the last committed cookie)
-   * after a failure that leaves the store intact but unwritable for now —
-   * the disk full, the store locked — with backoff; nothing is lost, the
-   * rolled-back changes come again.
-   */
-  async #follow(
+  /** A search's loop, run again after a store failure that may pass (see {@linkcode followWithRetry}). */
+  #follow(
     applier: { recover(): void },
     loop: () => Promise<void>,
   ): Promise<void> {
-    const { signal } = this.#options;
-    const backoff = resolveBackoff();
-    let attempt = 0;
-    let failedAt = 0;
-    for (;;) {
-      try {
-        return await loop();
-      } catch (error) {
-        const problem = transientProblem(error);
-        if (problem === undefined || signal.aborted) throw error;
-        // A failure long after the last one starts the backoff over.
-        if (Date.now() - failedAt > 2 * backoff.maxDelay) attempt = 0;
-        failedAt = Date.now();
-        const delay = backoffDelay(backoff, ++attempt);
-        const seconds = Math.round(delay / 1000);
+    return followWithRetry(loop, {
+      signal: this.#options.signal,
+      recover: () => applier.recover(),
+      onProblem: (problem, seconds) => {
         this.#metrics.storeFailed();
         this.#supervision.storeProblem =
           `cannot write the store ${this.#store.path}: ${problem}, retry in ${seconds} s`;
@@ -370,11 +254,8 @@ class Consumer {
           "Cannot write to the store {path} as {problem}: nothing is lost (the change comes again from the last cookie); retrying in {seconds} s",
           { path: this.#store.path, problem, seconds },
         );
-        await sleep(delay, { signal });
-        if (signal.aborted) return;
-        applier.recover();
-      }
-    }
+      },
+    });
   }
 
   /** A message was applied: a store problem reported before is over. */

@@ -92,14 +92,14 @@ export class LdapMetrics {
         if (depth !== undefined) this.set(depth);
       },
     });
-    const metrics = this;
+    const lastChange = () => this.#lastChange;
     new Gauge({
       name: "wgsync_ldap_seconds_since_last_change",
       help:
         "Seconds since a directory change last produced events (since start when none did).",
       registers,
       collect() {
-        this.set((Date.now() - metrics.#lastChange) / 1000);
+        this.set((Date.now() - lastChange()) / 1000);
       },
     });
     new Gauge({
@@ -108,7 +108,7 @@ export class LdapMetrics {
         "When a directory change last produced events, in seconds since the epoch (start when none did).",
       registers,
       collect() {
-        this.set(metrics.#lastChange / 1000);
+        this.set(lastChange() / 1000);
       },
     });
     new Gauge({

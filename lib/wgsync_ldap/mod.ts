@@ -15,7 +15,7 @@ export { ApplyError, type SyncApplierOptions } from "./applier.ts";
 export * from "./workgroups.ts";
 export * from "./people.ts";
 export * from "./pump.ts";
-export { type ConsumerOptions, runConsumer } from "./consumer.ts";
+export { type ConsumerOptions, runConsumer } from "./run.ts";
 export { ConsumerError } from "./errors.ts";
 export { DataDirLock, LOCK_FILE, prepareDataDir } from "./data_dir.ts";
 export {
