@@ -53,6 +53,7 @@ export async function finishMessage(
     eventId: outcome.event?.id,
     workgroup: outcome.event?.workgroup,
     eventType: outcome.event?.type,
+    receiveCount: Number(message.Attributes?.ApproximateReceiveCount ?? 0),
   };
   switch (outcome.kind) {
     case "ran": {

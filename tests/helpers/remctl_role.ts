@@ -196,10 +196,11 @@ export async function callsOf(
   } catch (error) {
     if (!(error instanceof Deno.errors.NotFound)) throw error;
   }
-  return text.split("\n").filter((line) => line !== "").map((line) =>
+  // Only complete lines: a backend may be writing the last one right now.
+  const complete = text.slice(0, text.lastIndexOf("\n") + 1);
+  return complete.split("\n").filter((line) => line !== "").map((line) =>
     JSON.parse(line)
-  )
-    .filter((call: DemoCall) => call.argv[2]?.startsWith(`${stem}:`));
+  ).filter((call: DemoCall) => call.argv[2]?.startsWith(`${stem}:`));
 }
 
 /** Receives everything visible on `url` (each message then stays invisible 30 s). */
