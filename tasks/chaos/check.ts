@@ -256,29 +256,47 @@ export function compare(
   return mismatches;
 }
 
-/** Reads `ldapsearch -LLL -o ldif-wrap=no` output into name → member DNs. */
-export function parseDirectory(
-  ldif: string,
-  nameAttribute = "cn",
-  memberAttribute = "member",
-): Map<string, string[]> {
-  const directory = new Map<string, string[]>();
+/** One entry of `ldapsearch -LLL -o ldif-wrap=no` output: its DN and attribute values (names lower-cased). */
+export interface LdifEntry {
+  dn: string;
+  attributes: Map<string, string[]>;
+}
+
+/** Reads `ldapsearch -LLL -o ldif-wrap=no` output (base64 values decoded). */
+export function parseLdif(ldif: string): LdifEntry[] {
   const decoder = new TextDecoder();
-  for (const record of ldif.split(/\n\n+/)) {
-    let name: string | undefined;
-    const members: string[] = [];
-    for (const line of record.split("\n")) {
-      const match = /^([^:]+)(::?) ?(.*)$/.exec(line);
+  const entries: LdifEntry[] = [];
+  for (const text of ldif.split(/\n\n+/)) {
+    let dn: string | undefined;
+    const attributes = new Map<string, string[]>();
+    for (const line of text.split("\n")) {
+      const match = /^([^:#][^:]*)(::?) ?(.*)$/.exec(line);
       if (match === null) continue;
       const [, attribute, separator, raw] = match;
       const value = separator === "::"
         ? decoder.decode(Uint8Array.from(atob(raw), (c) => c.charCodeAt(0)))
         : raw;
       const lower = attribute.toLowerCase();
-      if (lower === nameAttribute) name = value;
-      else if (lower === memberAttribute) members.push(value);
+      if (lower === "dn") dn = value;
+      else attributes.set(lower, [...attributes.get(lower) ?? [], value]);
     }
-    if (name !== undefined) directory.set(name, members);
+    if (dn !== undefined) entries.push({ dn, attributes });
+  }
+  return entries;
+}
+
+/** Reads `ldapsearch -LLL -o ldif-wrap=no` output into workgroup name → member DNs. */
+export function parseDirectory(
+  ldif: string,
+  nameAttribute = "cn",
+  memberAttribute = "member",
+): Map<string, string[]> {
+  const directory = new Map<string, string[]>();
+  for (const { attributes } of parseLdif(ldif)) {
+    const name = attributes.get(nameAttribute)?.[0];
+    if (name !== undefined) {
+      directory.set(name, attributes.get(memberAttribute) ?? []);
+    }
   }
   return directory;
 }
