@@ -176,7 +176,8 @@ Deno.test("parseDirectory reads plain and base64 values (non-ASCII names)", () =
 
 Deno.test("a call without an id is refused with the arguments named", () => {
   assert.throws(
-    () => parseCalls(JSON.stringify({ argv: ["demo", "member.added"] }), FIELDS),
+    () =>
+      parseCalls(JSON.stringify({ argv: ["demo", "member.added"] }), FIELDS),
     {
       name: "TypeError",
       message:

@@ -41,6 +41,10 @@ function valueOf(event: WorkgroupEvent, name: string): string {
       return event.members === undefined ? "" : JSON.stringify(event.members);
     case "id":
       return event.id;
+    case "csn":
+      return event.csn;
+    case "seq":
+      return String(event.seq);
     default:
       // The config schema admits only the names above.
       throw new CommandTemplateError(`unknown placeholder "{${name}}"`);

@@ -72,8 +72,8 @@ interface Group {
 /** Options of {@linkcode ChaosDriver}. */
 export interface DriverOptions {
   random: Random;
-  /** Awaited before each batch: resolves when slapd may be written to. */
-  gate?: () => Promise<void>;
+  /** Each batch runs through it (closed while slapd is stopped). */
+  gate?: { through<T>(work: () => Promise<T>): Promise<T> };
   /** Members per bulk modify. @default {2000} */
   bulkMembers?: number;
 }
@@ -364,21 +364,7 @@ export class ChaosDriver {
   async #run(records: string[], kinds: string[] = []): Promise<void> {
     if (records.length === 0) return;
     for (;;) {
-      await this.#options.gate?.();
-      const child = new Deno.Command("ldapmodify", {
-        args: [...adminArgs(this.#info), "-c"],
-        stdin: "piped",
-        stdout: "piped",
-        stderr: "piped",
-        signal: AbortSignal.timeout(120_000),
-      }).spawn();
-      const pending = child.output();
-      const writer = child.stdin.getWriter();
-      await writer.write(new TextEncoder().encode(records.join(""))).catch(
-        () => {},
-      );
-      await writer.close().catch(() => {});
-      const output = await pending;
+      const output = await this.#through(() => this.#ldapmodify(records));
       const stdout = new TextDecoder().decode(output.stdout);
       const stderr = new TextDecoder().decode(output.stderr);
       // ldapmodify prints one line per record it sent, then the error of a
@@ -412,11 +398,31 @@ export class ChaosDriver {
     }
   }
 
+  #through<T>(work: () => Promise<T>): Promise<T> {
+    return this.#options.gate?.through(work) ?? work();
+  }
+
+  async #ldapmodify(records: string[]): Promise<Deno.CommandOutput> {
+    const child = new Deno.Command("ldapmodify", {
+      args: [...adminArgs(this.#info), "-c"],
+      stdin: "piped",
+      stdout: "piped",
+      stderr: "piped",
+      signal: AbortSignal.timeout(120_000),
+    }).spawn();
+    const pending = child.output();
+    const writer = child.stdin.getWriter();
+    await writer.write(new TextEncoder().encode(records.join(""))).catch(
+      () => {},
+    );
+    await writer.close().catch(() => {});
+    return await pending;
+  }
+
   async #resyncWhenUp(): Promise<void> {
     for (;;) {
-      await this.#options.gate?.();
       try {
-        return await this.#resync();
+        return await this.#through(() => this.#resync());
       } catch {
         await new Promise((r) => setTimeout(r, 500));
       }

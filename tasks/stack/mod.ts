@@ -297,6 +297,56 @@ export async function startSlapdOf(info: StackInfo): Promise<void> {
   await writeStackInfo(info);
 }
 
+/** Which k5start daemon: the LDAP consumer's or the remctl generator's. */
+export type K5startClient = "ldapClient" | "remctlClient";
+
+const K5START_NAMES: Record<K5startClient, string> = {
+  ldapClient: "k5start-ldap",
+  remctlClient: "k5start-remctl",
+};
+
+/** Stops one k5start daemon (its ticket cache stays as it is) and waits until it has exited. */
+export async function stopK5startOf(
+  info: StackInfo,
+  client: K5startClient,
+): Promise<void> {
+  const name = K5START_NAMES[client];
+  const process = info.processes.find((p) =>
+    p.name === name && p.pid === info.k5start[client]
+  );
+  if (process === undefined) {
+    throw new StackError(
+      `Cannot stop ${name}: pid ${
+        info.k5start[client]
+      } is not in the stack's processes`,
+    );
+  }
+  await stopProcesses([process]);
+}
+
+/** Starts a k5start daemon again after {@linkcode stopK5startOf} (a fresh ticket); updates `info` and `stack.json`. */
+export async function startK5startOf(
+  info: StackInfo,
+  client: K5startClient,
+): Promise<void> {
+  const layout = layoutOf(info.dir);
+  const name = K5START_NAMES[client];
+  const process = await startK5start(
+    {
+      layout,
+      programs: checkPrerequisites(),
+      track: (p) => {
+        info.processes = [...info.processes.filter((q) => q.name !== name), p];
+        writeJsonSync(layout.processesJson, info.processes);
+      },
+    },
+    name,
+    { keytab: info.keytabs[client], ccache: info.ccaches[client] },
+  );
+  info.k5start[client] = process.pid;
+  await writeStackInfo(info);
+}
+
 /** Reads `dir/stack.json`. */
 export async function readStackInfo(dir: string): Promise<StackInfo> {
   return JSON.parse(await Deno.readTextFile(`${dir}/stack.json`));

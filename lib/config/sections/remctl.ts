@@ -20,6 +20,8 @@ export const COMMAND_PLACEHOLDERS = [
   "previous",
   "members",
   "id",
+  "csn",
+  "seq",
 ] as const;
 
 const PLACEHOLDER = /\{([^{}]*)\}/g;

@@ -1,0 +1,125 @@
+/**
+ * `deno task chaos [--runs N] [--changes 5000] [--kills 10] [--pairs 1|2]
+ *  [--bulk 3] [--bulk-members 2000] [--outage-ms 20000] [--no-ticket]
+ *  [--seed S] [--dir DIR] [--keep] [--record tasks/BENCHMARKS.md]`
+ *
+ * Runs the chaos loop (tasks/chaos/mod.ts) N times in a row on a fresh local
+ * stack each time and prints per run: changes made, events delivered,
+ * duplicates suppressed, dead letters, kills survived, mismatches (must be
+ * 0) and csn order violations (must be 0). `--record` writes the runs into
+ * the file's chaos section (between `<!-- chaos:begin -->` and
+ * `<!-- chaos:end -->`, replaced; the rest of the file is kept). Exits 1
+ * when any run had a mismatch, an order violation or did not drain.
+ *
+ * @module
+ */
+
+import { parseArgs } from "node:util";
+import { type ChaosReport, runChaos } from "./chaos/mod.ts";
+
+const { values } = parseArgs({
+  options: {
+    runs: { type: "string", default: "1" },
+    changes: { type: "string", default: "5000" },
+    kills: { type: "string", default: "10" },
+    pairs: { type: "string", default: "1" },
+    bulk: { type: "string", default: "3" },
+    "bulk-members": { type: "string", default: "2000" },
+    "outage-ms": { type: "string", default: "20000" },
+    "no-ticket": { type: "boolean", default: false },
+    seed: { type: "string" },
+    dir: { type: "string" },
+    keep: { type: "boolean", default: false },
+    record: { type: "string" },
+  },
+});
+
+function count(name: string, text: string, min = 0): number {
+  const value = Number(text);
+  if (!Number.isInteger(value) || value < min) {
+    console.error(
+      `chaos: --${name} is "${text}": expected an integer of at least ${min}`,
+    );
+    Deno.exit(2);
+  }
+  return value;
+}
+
+const runs = count("runs", values.runs, 1);
+const dir = values.dir ?? await Deno.makeTempDir({ prefix: "wgsync-chaos-" });
+const reports: ChaosReport[] = [];
+for (let run = 1; run <= runs; run++) {
+  const report = await runChaos({
+    dir: `${dir}/run-${run}`,
+    changes: count("changes", values.changes, 1),
+    kills: count("kills", values.kills),
+    pairs: count("pairs", values.pairs, 1),
+    bulk: count("bulk", values.bulk),
+    bulkMembers: count("bulk-members", values["bulk-members"], 1),
+    outageMs: count("outage-ms", values["outage-ms"]),
+    expireTicket: !values["no-ticket"],
+    seed: values.seed === undefined
+      ? undefined
+      : count("seed", values.seed) + run - 1,
+    keep: values.keep,
+  });
+  reports.push(report);
+  console.log(summaryLine(run, report));
+  for (const mismatch of report.mismatches.slice(0, 20)) {
+    console.log(`  mismatch ${JSON.stringify(mismatch).slice(0, 400)}`);
+  }
+}
+const table = markdown(reports);
+console.log(table);
+if (values.record !== undefined) await record(values.record, table);
+const bad = reports.filter((r) =>
+  r.mismatches.length > 0 || r.orderViolations > 0 || !r.drained
+);
+Deno.exit(bad.length > 0 ? 1 : 0);
+
+function summaryLine(run: number, r: ChaosReport): string {
+  return `chaos run ${run}: seed ${r.seed}, ${r.pairs} pair(s): ${r.driver.changes} changes made, ${r.delivered} events delivered (${r.applied} distinct), ${r.duplicates} duplicates suppressed, ${r.failedCalls} failed calls retried, ${r.deadLetters} dead letters, ${r.killsSurvived} kills survived, faults: ${
+    r.faults.map((f) => f.target ? `${f.kind} ${f.target}` : f.kind).join(", ")
+  }; ${r.workgroups} workgroups compared, ${r.mismatches.length} mismatches, ${r.orderViolations} csn order violations${
+    r.drained ? "" : ", NOT DRAINED"
+  } (${Math.round(r.durationMs / 1000)} s)`;
+}
+
+function markdown(reports: ChaosReport[]): string {
+  const rows = reports.map((r, i) =>
+    `| ${
+      i + 1
+    } | ${r.seed} | ${r.pairs} | ${r.driver.changes} | ${r.delivered} | ${r.duplicates} | ${r.deadLetters} | ${r.killsSurvived} | ${
+      r.faults.filter((f) => f.kind !== "kill").map((f) => f.kind).join(", ")
+    } | ${r.workgroups} | ${r.mismatches.length} | ${r.orderViolations} | ${
+      Math.round(r.durationMs / 1000)
+    } s |`
+  );
+  return [
+    `Command: \`deno task chaos --runs ${reports.length} --changes ${values.changes} --kills ${values.kills} --pairs ${values.pairs}\`, ${
+      new Date().toISOString().slice(0, 16)
+    }Z.`,
+    "",
+    "| run | seed | pairs | changes made | events delivered | duplicates suppressed | dead letters | kills survived | other faults | workgroups compared | mismatches | csn order violations | duration |",
+    "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+    ...rows,
+  ].join("\n");
+}
+
+async function record(path: string, table: string): Promise<void> {
+  const begin = "<!-- chaos:begin -->";
+  const end = "<!-- chaos:end -->";
+  let text = "";
+  try {
+    text = await Deno.readTextFile(path);
+  } catch (error) {
+    if (!(error instanceof Deno.errors.NotFound)) throw error;
+  }
+  const section = `${begin}\n${table}\n${end}`;
+  const from = text.indexOf(begin);
+  const to = text.indexOf(end);
+  text = from >= 0 && to > from
+    ? text.slice(0, from) + section + text.slice(to + end.length)
+    : `${text}${text === "" ? "" : "\n"}## Chaos runs\n\n${section}\n`;
+  await Deno.writeTextFile(path, text);
+}
