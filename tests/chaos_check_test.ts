@@ -133,9 +133,31 @@ Deno.test("member events out of csn order within a workgroup are reported", () =
   events[2] = e2;
   assert.deepEqual(rebuild(events).orderViolations, [{
     workgroup: "uit:a",
-    before: { id: "e3", csn: "c03" },
-    after: { id: "e2", csn: "c02" },
+    before: { id: "e3", type: "member.removed", csn: "c03" },
+    after: { id: "e2", type: "member.added", csn: "c02" },
   }]);
+});
+
+Deno.test("a member change of the old name executed after the rename is an order violation and a mismatch", () => {
+  const events = parseCalls(TEXT, FIELDS);
+  // e5 (uit:b, c05) executed after e6 (renamed uit:b -> uit:c, c06).
+  const e5 = events.findIndex((e) => e.id === "e5" && e.succeeded);
+  const [late] = events.splice(e5, 1);
+  events.splice(events.findIndex((e) => e.id === "e6") + 1, 0, late);
+  const rebuilt = rebuild(events);
+  assert.deepEqual(rebuilt.orderViolations, [{
+    workgroup: "uit:b",
+    before: { id: "e6", type: "workgroup.renamed", csn: "c06" },
+    after: { id: "e5", type: "member.added", csn: "c05" },
+  }]);
+  assert.deepEqual(
+    compare(rebuilt.memberships, DIRECTORY).map((m) => [
+      m.workgroup,
+      m.missing,
+      m.unexpected,
+    ]),
+    [["uit:b", [], [dn("u8")]], ["uit:c", [dn("u8")], []]],
+  );
 });
 
 Deno.test("a workgroup downstream that the directory no longer has is a mismatch; include narrows the comparison", () => {

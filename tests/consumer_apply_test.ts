@@ -178,6 +178,30 @@ Deno.test("a rename (same entryUUID, new DN) emits workgroup.renamed, then the m
   });
 });
 
+Deno.test("a rename into another stem emits workgroup.deleted of the old name and workgroup.created of the new one (subscribers select by stem)", async () => {
+  await withStore((store) => {
+    const applier = seeded(store);
+    const before = outbox(store).length;
+    applier.apply(
+      group("modify", 1, "uit:alpha", [person("ann")], 3, {
+        cookie: cookie(3),
+      }),
+    );
+    const events = outbox(store).slice(before);
+    assert.deepEqual(
+      events.map((
+        e,
+      ) => [e.type, e.workgroup, e.stem, e.members?.map((m) => m.id)]),
+      [
+        ["workgroup.deleted", "research:alpha", "research", undefined],
+        ["workgroup.created", "uit:alpha", "uit", ["ann"]],
+      ],
+    );
+    assert.ok(events[1].seq > events[0].seq);
+    assert.equal(store.workgroup(uuid(1))?.name, "uit:alpha");
+  });
+});
+
 Deno.test("a delete emits workgroup.deleted; re-creating the same name (new entryUUID) emits workgroup.created with a higher seq", async () => {
   await withStore((store) => {
     const applier = seeded(store);

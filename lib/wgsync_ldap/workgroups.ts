@@ -347,6 +347,20 @@ export class WorkgroupApplier extends SyncApplier<Applied | MassDeleteRefused> {
         });
       }
     } else if (valid) {
+      if (row.name !== next.name && workgroupStem(row.name) !== stem) {
+        // Subscriptions select events by stem: a rename into another stem
+        // would reach only the new stem's subscribers, as a rename of a
+        // workgroup they never had, while the old stem's would keep it. The
+        // old stem's see it deleted, the new stem's see it created.
+        emit("workgroup.deleted", {}, { name: row.name });
+        if (!quiet) {
+          emit("workgroup.created", { members: events.resolveAll(values) }, {
+            jump: true,
+          });
+        }
+        store.updateWorkgroup(next);
+        return;
+      }
       if (row.name !== next.name) {
         emit("workgroup.renamed", { previous: row.name }, { jump: true });
       }

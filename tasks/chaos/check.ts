@@ -105,13 +105,17 @@ export function memberKey(dn: string): string {
   return dn.replace(/\s*([,=+])\s*/g, "$1").toLowerCase();
 }
 
-/** Two member events of one workgroup applied out of `csn` order. */
+/**
+ * An event applied after one with a greater `csn` on the same workgroup
+ * name — e.g. a member change of the old name executed after the rename
+ * (which is in the new name's message group).
+ */
 export interface OrderViolation {
   workgroup: string;
   /** The event applied first and its csn. */
-  before: { id: string; csn: string };
+  before: { id: string; type: string; csn: string };
   /** The later event whose csn is smaller. */
-  after: { id: string; csn: string };
+  after: { id: string; type: string; csn: string };
 }
 
 /** What the rebuild produced. */
@@ -133,8 +137,8 @@ export interface Rebuilt {
 export function rebuild(events: Iterable<DeliveredEvent>): Rebuilt {
   const memberships = new Map<string, Set<string>>();
   const seen = new Set<string>();
-  /** Last member-event csn per workgroup since its last reset. */
-  const lastCsn = new Map<string, { id: string; csn: string }>();
+  /** The csn of the last event applied to each name (a rename counts for both names). */
+  const lastCsn = new Map<string, { id: string; type: string; csn: string }>();
   const result: Rebuilt = {
     memberships,
     delivered: 0,
@@ -156,23 +160,20 @@ export function rebuild(events: Iterable<DeliveredEvent>): Rebuilt {
     seen.add(event.id);
     result.applied++;
     const name = event.workgroup;
+    checkOrder(event, lastCsn, result.orderViolations);
     switch (event.type) {
       case "workgroup.created":
       case "workgroup.snapshot":
         memberships.set(name, new Set((event.members ?? []).map(memberKey)));
-        lastCsn.delete(name);
         break;
       case "workgroup.deleted":
         memberships.delete(name);
-        lastCsn.delete(name);
         break;
       case "workgroup.renamed": {
         const previous = event.previous ?? "";
         const moved = memberships.get(previous) ?? new Set<string>();
         memberships.delete(previous);
         memberships.set(name, moved);
-        lastCsn.delete(previous);
-        lastCsn.delete(name);
         break;
       }
       case "member.added":
@@ -185,17 +186,6 @@ export function rebuild(events: Iterable<DeliveredEvent>): Rebuilt {
         const key = memberKey(event.member ?? "");
         if (event.type === "member.added") members.add(key);
         else members.delete(key);
-        if (event.csn !== undefined) {
-          const last = lastCsn.get(name);
-          if (last !== undefined && event.csn < last.csn) {
-            result.orderViolations.push({
-              workgroup: name,
-              before: last,
-              after: { id: event.id, csn: event.csn },
-            });
-          }
-          lastCsn.set(name, { id: event.id, csn: event.csn });
-        }
         break;
       }
       default:
@@ -205,6 +195,37 @@ export function rebuild(events: Iterable<DeliveredEvent>): Rebuilt {
     }
   }
   return result;
+}
+
+/**
+ * Records an order violation when `event` has a smaller csn than the last
+ * event applied to its name (or, for a rename, to its previous name). A
+ * snapshot is exempt: it re-states the membership as of the entry's last
+ * change, which may precede the refresh deletion it follows.
+ */
+function checkOrder(
+  event: DeliveredEvent,
+  lastCsn: Map<string, { id: string; type: string; csn: string }>,
+  violations: OrderViolation[],
+): void {
+  if (event.csn === undefined) return;
+  const current = { id: event.id, type: event.type, csn: event.csn };
+  const names = event.type === "workgroup.renamed" && event.previous
+    ? [event.workgroup, event.previous]
+    : [event.workgroup];
+  for (const name of names) {
+    const last = lastCsn.get(name);
+    if (event.type === "workgroup.snapshot") {
+      if (last === undefined || last.csn < event.csn) {
+        lastCsn.set(name, current);
+      }
+      continue;
+    }
+    if (last !== undefined && event.csn < last.csn) {
+      violations.push({ workgroup: name, before: last, after: current });
+    }
+    lastCsn.set(name, current);
+  }
 }
 
 /** One workgroup whose rebuilt membership differs from the directory's. */
