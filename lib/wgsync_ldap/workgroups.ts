@@ -322,7 +322,11 @@ export class WorkgroupApplier extends SyncApplier<Applied | MassDeleteRefused> {
       row.valid === next.valid &&
       row.members === next.members
     ) {
-      return; // Nothing this consumer tracks changed.
+      // Nothing this consumer tracks changed; the row still takes the
+      // entry's csn, which a later deletion's id is derived from, so every
+      // consumer that saw this version derives the same id.
+      if (row.csn !== csn) store.setWorkgroupCsn(entryUUID, csn);
+      return;
     }
     const emit = (
       type: EventType,

@@ -79,6 +79,7 @@ export class Store {
   #wgUUIDs: StatementSync;
   #wgValid: StatementSync;
   #wgSetSeq: StatementSync;
+  #wgSetCsn: StatementSync;
   #personGet: StatementSync;
   #personSet: StatementSync;
   #personDelete: StatementSync;
@@ -124,6 +125,7 @@ export class Store {
       `SELECT ${WORKGROUP_COLUMNS} FROM workgroups WHERE valid = 1`,
     );
     this.#wgSetSeq = s("UPDATE workgroups SET seq = ? WHERE entry_uuid = ?");
+    this.#wgSetCsn = s("UPDATE workgroups SET csn = ? WHERE entry_uuid = ?");
     this.#personGet = s(
       `SELECT ${PERSON_COLUMNS} FROM people WHERE entry_uuid = ?`,
     );
@@ -362,6 +364,12 @@ export class Store {
   setWorkgroupSeq(entryUUID: string, seq: number): void {
     this.stage();
     this.#wgSetSeq.run(seq, entryUUID);
+  }
+
+  /** Stages a new csn for a workgroup row (a change of nothing else it holds). */
+  setWorkgroupCsn(entryUUID: string, csn: string): void {
+    this.stage();
+    this.#wgSetCsn.run(csn, entryUUID);
   }
 
   /** Stages the removal of a workgroup row. */
