@@ -25,7 +25,7 @@ const { values } = parseArgs({
     pairs: { type: "string", default: "1" },
     bulk: { type: "string", default: "3" },
     "bulk-members": { type: "string", default: "2000" },
-    "outage-ms": { type: "string", default: "20000" },
+    "outage-ms": { type: "string", default: "30000" },
     "no-ticket": { type: "boolean", default: false },
     seed: { type: "string" },
     dir: { type: "string" },
@@ -48,6 +48,13 @@ function count(name: string, text: string, min = 0): number {
 const runs = count("runs", values.runs, 1);
 const dir = values.dir ?? await Deno.makeTempDir({ prefix: "wgsync-chaos-" });
 const reports: ChaosReport[] = [];
+const stop = new AbortController();
+for (const signal of ["SIGINT", "SIGTERM"] as const) {
+  Deno.addSignalListener(signal, () => {
+    console.error(`chaos: ${signal}: stopping the run and what it started`);
+    stop.abort();
+  });
+}
 for (let run = 1; run <= runs; run++) {
   const report = await runChaos({
     dir: `${dir}/run-${run}`,
@@ -62,7 +69,9 @@ for (let run = 1; run <= runs; run++) {
       ? undefined
       : count("seed", values.seed) + run - 1,
     keep: values.keep,
+    signal: stop.signal,
   });
+  if (stop.signal.aborted) break;
   reports.push(report);
   console.log(summaryLine(run, report));
   for (const mismatch of report.mismatches.slice(0, 20)) {

@@ -23,7 +23,11 @@ import { createRegistry, serveMetrics } from "../metrics/mod.ts";
 import type { Notifier } from "../systemd/mod.ts";
 import { remctlMetrics } from "./metrics.ts";
 import { RemctlPool } from "./pool.ts";
-import { TargetConsumer, type TargetStatus } from "./target.ts";
+import {
+  RECEIVE_WAIT_SECONDS,
+  TargetConsumer,
+  type TargetStatus,
+} from "./target.ts";
 
 /** The validated `[remctl]` section. */
 export type RemctlSection = z.infer<typeof remctlSchema>;
@@ -69,9 +73,11 @@ export function ticketCacheProblem(ccache: string): string | undefined {
 /** Runs the role until `signal` aborts and every target has finished or released its messages. */
 export async function runRemctl(options: RunRemctlOptions): Promise<void> {
   const { remctl, logger, notifier, signal } = options;
-  // Receives long-poll 20 s: every request may take that long plus 10 s.
+  // A receive long-polls for RECEIVE_WAIT_SECONDS: the request timeout
+  // (10 s by default) must be longer, or every receive on an empty queue
+  // fails and the target backs off while messages arrive.
   const settings = await loadAwsSettings(options.aws, {
-    requestTimeoutMs: 30_000,
+    requestTimeoutMs: (RECEIVE_WAIT_SECONDS + 10) * 1000,
   });
   const sqs = createSqsClient(settings);
   const s3 = createS3Client(settings);

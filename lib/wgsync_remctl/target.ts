@@ -75,9 +75,12 @@ export interface TargetConsumerOptions {
   maxPauseMs: number;
   /** After the stop began, how long a running command may still take before its message is released. */
   stopGraceMs: number;
-  /** Long-poll wait per receive, in seconds. @default {20} */
+  /** Long-poll wait per receive, in seconds. @default {RECEIVE_WAIT_SECONDS} */
   waitSeconds?: number;
 }
+
+/** The long-poll wait of a receive, in seconds (SQS's maximum). */
+export const RECEIVE_WAIT_SECONDS = 20;
 
 /** What STATUS= and /healthz show of a target. */
 export interface TargetStatus {
@@ -181,7 +184,7 @@ export class TargetConsumer {
           new ReceiveMessageCommand({
             QueueUrl: this.#o.queueUrl,
             MaxNumberOfMessages: 1,
-            WaitTimeSeconds: this.#o.waitSeconds ?? 20,
+            WaitTimeSeconds: this.#o.waitSeconds ?? RECEIVE_WAIT_SECONDS,
             MessageSystemAttributeNames: ["All"],
             MessageAttributeNames: ["All"],
           }),

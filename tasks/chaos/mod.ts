@@ -60,7 +60,7 @@ export interface ChaosOptions {
   bulk?: number;
   /** @default {2000} */
   bulkMembers?: number;
-  /** How long moto is frozen and slapd stopped, each once (ms); 0 skips. @default {20000} */
+  /** Longest time moto is frozen and slapd stopped, each once, in ms (the shortest is a third of it); 0 skips. @default {30000} */
   outageMs?: number;
   /** Let wgsync-ldap's ticket cache expire once. @default {true} */
   expireTicket?: boolean;
@@ -76,6 +76,8 @@ export interface ChaosOptions {
   log?: (line: string) => void;
   /** Leave the stack running at the end (its directory is printed). @default {false} */
   keep?: boolean;
+  /** Ends the run early (the driver stops, the roles and the stack are stopped). */
+  signal?: AbortSignal;
 }
 
 /** What a chaos run found. */
@@ -115,6 +117,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
   const random = seededRandom(seed);
   const pairs = options.pairs ?? 1;
   const changes = options.changes ?? 5000;
+  const outageMs = options.outageMs ?? 30_000;
   const stackDir = `${options.dir}/stack`;
   await Deno.mkdir(options.dir, { recursive: true });
   await down(stackDir).catch(() => 0);
@@ -159,14 +162,13 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
     const faults: ChaosReport["faults"] = [];
     const plan = planFaults(random, {
       kills: options.kills ?? 10,
-      outage: (options.outageMs ?? 20_000) > 0,
+      outage: outageMs > 0,
       ticket: options.expireTicket ?? true,
     });
-    const controller = new AbortController();
     const driving = driver.run(changes, {
       bulk: options.bulk ?? 3,
       pauseMs: options.pauseMs ?? 150,
-      signal: controller.signal,
+      signal: options.signal,
     });
     const injecting = (async () => {
       for (const fault of plan) {
@@ -181,7 +183,8 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
           ) break;
         }
         const atMs = Math.round(performance.now() - started);
-        const outage = (options.outageMs ?? 20_000) * (0.5 + random() / 2);
+        if (options.signal?.aborted) break;
+        const outage = outageMs * (1 + 2 * random()) / 3;
         if (fault.kind === "kill") {
           const victims = pickVictims(random, events, ldaps, remctl);
           faults.push({
@@ -229,7 +232,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
       info,
       configs.length,
       work,
-      options.drainMs ?? 300_000,
+      { timeoutMs: options.drainMs ?? 300_000, signal: options.signal },
     );
     const directory = parseDirectory(await searchWorkgroups(info));
     const rebuilt = rebuild(
@@ -435,14 +438,15 @@ async function drain(
   info: StackInfo,
   pairs: number,
   work: string,
-  timeoutMs: number,
+  options: { timeoutMs: number; signal?: AbortSignal },
 ): Promise<boolean> {
+  const { timeoutMs, signal } = options;
   const sqs = sqsOf(info);
   const deadline = Date.now() + timeoutMs;
   let lastSize = -1;
   let stableSince = Date.now();
   try {
-    while (Date.now() < deadline) {
+    while (Date.now() < deadline && !signal?.aborted) {
       await sleep(1000);
       const size =
         (await Deno.stat(info.remctl.callsFile).catch(() => ({ size: 0 })))
