@@ -1,0 +1,179 @@
+/**
+ * `deno task bench`'s first-refresh section at one size: wgsync-ldap as a
+ * process, spawn → READY=1 (tasks/bench_role.ts's `roleRefresh`, the
+ * measurement `deno task bench:refresh` uses), in the `simple` set-up
+ * (simple bind, no TLS) and the `operator` one (StartTLS + SASL GSSAPI,
+ * people then workgroups), interleaved with its anchors in the same run:
+ * ldapsearch `-E '!sync=ro'` as whole processes for each set-up, and
+ * python-ldap's SyncreplConsumer writing the same entries into SQLite
+ * (simple bind; tasks/bench/syncrepl_sqlite.py).
+ *
+ * @module
+ */
+
+import {
+  anchorSearches,
+  roleRefresh,
+  type RoleRun,
+  type RoleSetup,
+  timeAnchor,
+} from "../bench_role.ts";
+import { down, up } from "../stack/mod.ts";
+import type { StackInfo } from "../stack/types.ts";
+
+/** One size's figures (medians over the runs). */
+export interface RefreshFigures {
+  groups: number;
+  members: number;
+  runs: number;
+  /** ldapsearch whole process, ms, per set-up. */
+  ldapsearchMs: Record<RoleSetup, number>;
+  /** python-ldap SyncreplConsumer → SQLite, whole process, ms; undefined when python-ldap is missing. */
+  pythonMs?: number;
+  pythonRssKiB?: number;
+  /** The role per set-up. */
+  role: Record<RoleSetup, RoleRun>;
+}
+
+const PYTHON = "/usr/bin/python3";
+const SCRIPT = new URL("./syncrepl_sqlite.py", import.meta.url).pathname;
+
+/** Whether python-ldap is importable by /usr/bin/python3. */
+export async function pythonLdapVersion(): Promise<string | undefined> {
+  try {
+    const output = await new Deno.Command(PYTHON, {
+      args: ["-c", "import ldap, ldap.syncrepl; print(ldap.__version__)"],
+      stdout: "piped",
+      stderr: "null",
+    }).output();
+    return output.success
+      ? new TextDecoder().decode(output.stdout).trim()
+      : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+async function timePython(
+  stack: StackInfo,
+): Promise<{ ms: number; rssKiB: number; entries: number }> {
+  const dir = await Deno.makeTempDir({ prefix: "wgsync-bench-python-" });
+  try {
+    const started = performance.now();
+    const output = await new Deno.Command(PYTHON, {
+      args: [
+        SCRIPT,
+        stack.ldap.url,
+        stack.ldap.adminDn,
+        stack.ldap.adminPasswordFile,
+        stack.ldap.workgroupBase,
+        `${dir}/store.sqlite`,
+      ],
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    const ms = performance.now() - started;
+    if (!output.success) {
+      throw new Error(
+        `python-ldap's SyncreplConsumer failed (exit ${output.code}): ${
+          new TextDecoder().decode(output.stderr)
+        }`,
+      );
+    }
+    const result = JSON.parse(new TextDecoder().decode(output.stdout));
+    return { ms, rssKiB: result.maxRssKiB, entries: result.entries };
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const middle = Math.floor(sorted.length / 2);
+  return sorted.length % 2
+    ? sorted[middle]
+    : (sorted[middle - 1] + sorted[middle]) / 2;
+}
+
+/** Starts a stack of `groups` × `members`, measures, stops it. */
+export async function measureRefresh(
+  dir: string,
+  options: {
+    groups: number;
+    members: number;
+    runs: number;
+    python: boolean;
+    log: (line: string) => void;
+  },
+): Promise<RefreshFigures> {
+  const { groups, members, runs, log } = options;
+  const stack = await up(dir, {
+    groups,
+    members,
+    people: Math.max(members, 1000),
+    log: () => {},
+  });
+  try {
+    const setups: RoleSetup[] = ["simple", "operator"];
+    const searches = {
+      simple: anchorSearches(stack, "simple"),
+      operator: anchorSearches(stack, "operator", { maxSsf0: true }),
+    };
+    // Warm-up: slapd's caches, the service ticket, Deno's module cache.
+    await timeAnchor(searches.simple);
+    const anchors: Record<RoleSetup, number[]> = { simple: [], operator: [] };
+    const roles: Record<RoleSetup, RoleRun[]> = { simple: [], operator: [] };
+    const python: { ms: number; rssKiB: number }[] = [];
+    for (let run = 0; run < runs; run++) {
+      for (const setup of setups) {
+        anchors[setup].push(await timeAnchor(searches[setup]));
+        const role = await roleRefresh(stack, { setup });
+        if (role.created !== groups) {
+          throw new Error(
+            `wgsync-ldap sent ${role.created} workgroup.created events, expected ${groups}`,
+          );
+        }
+        roles[setup].push(role);
+        log(
+          `bench: ${groups} × ${members} ${setup}: ldapsearch ${
+            anchors[setup].at(-1)!.toFixed(0)
+          } ms, wgsync-ldap READY=1 ${role.readyMs.toFixed(0)} ms`,
+        );
+      }
+      if (options.python) {
+        const result = await timePython(stack);
+        if (result.entries !== groups) {
+          throw new Error(
+            `python-ldap's consumer stored ${result.entries} entries, expected ${groups}`,
+          );
+        }
+        python.push(result);
+        log(
+          `bench: ${groups} × ${members} python-ldap ${
+            result.ms.toFixed(0)
+          } ms`,
+        );
+      }
+    }
+    const pick = (setup: RoleSetup): RoleRun => {
+      const sorted = [...roles[setup]].sort((a, b) => a.readyMs - b.readyMs);
+      return sorted[Math.floor(sorted.length / 2)];
+    };
+    return {
+      groups,
+      members,
+      runs,
+      ldapsearchMs: {
+        simple: median(anchors.simple),
+        operator: median(anchors.operator),
+      },
+      pythonMs: python.length ? median(python.map((p) => p.ms)) : undefined,
+      pythonRssKiB: python.length
+        ? median(python.map((p) => p.rssKiB))
+        : undefined,
+      role: { simple: pick("simple"), operator: pick("operator") },
+    };
+  } finally {
+    await down(dir);
+  }
+}
