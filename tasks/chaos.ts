@@ -1,14 +1,14 @@
 /**
  * `deno task chaos [--runs N] [--changes 5000] [--kills 10] [--pairs 1|2]
- *  [--bulk 3] [--bulk-members 2000] [--outage-ms 20000] [--no-ticket]
+ *  [--bulk 3] [--bulk-members 2000] [--outage-ms 30000] [--no-ticket] [--no-renames]
  *  [--seed S] [--dir DIR] [--keep] [--record tasks/BENCHMARKS.md]`
  *
  * Runs the chaos loop (tasks/chaos/mod.ts) N times in a row on a fresh local
  * stack each time and prints per run: changes made, events delivered,
  * duplicates suppressed, dead letters, kills survived, mismatches (must be
- * 0) and csn order violations (must be 0). `--record` writes the runs into
- * the file's chaos section (between `<!-- chaos:begin -->` and
- * `<!-- chaos:end -->`, replaced; the rest of the file is kept). Exits 1
+ * 0) and csn order violations (must be 0). `--record` adds the runs' table
+ * to the file's chaos section (between `<!-- chaos:begin -->` and
+ * `<!-- chaos:end -->`; the rest of the file is kept). Exits 1
  * when any run had a mismatch, an order violation or did not drain.
  *
  * @module
@@ -27,6 +27,7 @@ const { values } = parseArgs({
     "bulk-members": { type: "string", default: "2000" },
     "outage-ms": { type: "string", default: "30000" },
     "no-ticket": { type: "boolean", default: false },
+    "no-renames": { type: "boolean", default: false },
     seed: { type: "string" },
     dir: { type: "string" },
     keep: { type: "boolean", default: false },
@@ -65,6 +66,7 @@ for (let run = 1; run <= runs; run++) {
     bulkMembers: count("bulk-members", values["bulk-members"], 1),
     outageMs: count("outage-ms", values["outage-ms"]),
     expireTicket: !values["no-ticket"],
+    renames: !values["no-renames"],
     seed: values.seed === undefined
       ? undefined
       : count("seed", values.seed) + run - 1,
@@ -105,9 +107,9 @@ function markdown(reports: ChaosReport[]): string {
     } s |`
   );
   return [
-    `Command: \`deno task chaos --runs ${reports.length} --changes ${values.changes} --kills ${values.kills} --pairs ${values.pairs}\`, ${
-      new Date().toISOString().slice(0, 16)
-    }Z.`,
+    `Command: \`deno task chaos --runs ${reports.length} --changes ${values.changes} --kills ${values.kills} --pairs ${values.pairs}${
+      values["no-renames"] ? " --no-renames" : ""
+    }\`, ${new Date().toISOString().slice(0, 16)}Z.`,
     "",
     "| run | seed | pairs | changes made | events delivered | duplicates suppressed | dead letters | kills survived | other faults | workgroups compared | mismatches | csn order violations | duration |",
     "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
@@ -124,11 +126,14 @@ async function record(path: string, table: string): Promise<void> {
   } catch (error) {
     if (!(error instanceof Deno.errors.NotFound)) throw error;
   }
-  const section = `${begin}\n${table}\n${end}`;
   const from = text.indexOf(begin);
   const to = text.indexOf(end);
+  // Each invocation's table is added to the section, so series with
+  // different options stand side by side.
   text = from >= 0 && to > from
-    ? text.slice(0, from) + section + text.slice(to + end.length)
-    : `${text}${text === "" ? "" : "\n"}## Chaos runs\n\n${section}\n`;
+    ? `${text.slice(0, to)}${table}\n\n${text.slice(to)}`
+    : `${text}${
+      text === "" ? "" : "\n"
+    }## Chaos runs\n\n${begin}\n${table}\n\n${end}\n`;
   await Deno.writeTextFile(path, text);
 }

@@ -76,6 +76,8 @@ export interface DriverOptions {
   gate?: { through<T>(work: () => Promise<T>): Promise<T> };
   /** Members per bulk modify. @default {2000} */
   bulkMembers?: number;
+  /** Rename workgroups (false: a member addition instead), to tell rename-order defects from the rest. @default {true} */
+  renames?: boolean;
 }
 
 /** What the driver did. */
@@ -202,7 +204,11 @@ export class ChaosDriver {
     const attic = [...this.#groups.values()].filter((g) => !g.inBase);
     if (r < 0.06 || inBase.length < 10) return this.#create();
     if (r < 0.09) return this.#delete(this.#pick(inBase)!);
-    if (r < 0.15) return this.#rename(this.#pick(inBase)!);
+    if (r < 0.15) {
+      return this.#options.renames === false
+        ? this.#modify(this.#pick(inBase)!, 1, 0)
+        : this.#rename(this.#pick(inBase)!);
+    }
     if (r < 0.18) return this.#move(this.#pick(inBase)!, false);
     if (r < 0.21 && attic.length > 0) {
       return this.#move(this.#pick(attic)!, true);

@@ -60,6 +60,8 @@ export interface ChaosOptions {
   bulk?: number;
   /** @default {2000} */
   bulkMembers?: number;
+  /** The driver renames workgroups. @default {true} */
+  renames?: boolean;
   /** Longest time moto is frozen and slapd stopped, each once, in ms (the shortest is a third of it); 0 skips. @default {30000} */
   outageMs?: number;
   /** Let wgsync-ldap's ticket cache expire once. @default {true} */
@@ -156,6 +158,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
       random,
       gate,
       bulkMembers: options.bulkMembers ?? 2000,
+      renames: options.renames ?? true,
     });
     await driver.prepare();
     const started = performance.now();
@@ -187,17 +190,16 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
         const outage = outageMs * (1 + 2 * random()) / 3;
         if (fault.kind === "kill") {
           const victims = pickVictims(random, events, ldaps, remctl);
-          faults.push({
-            kind: "kill",
-            target: victims.map((v) => v.name).join("+"),
-            atMs,
-          });
-          log(
-            `chaos: SIGKILL ${
-              victims.map((v) => v.name).join(" + ")
-            } at ${atMs} ms`,
-          );
-          await Promise.all(victims.map((v) => v.kill()));
+          // Kill a process that runs (not one waiting for its restart), and
+          // not in the first seconds of its start-up.
+          while (
+            victims.some((v) => v.pid === undefined || v.uptimeMs < 2000) &&
+            !options.signal?.aborted
+          ) await sleep(200);
+          const killed = await Promise.all(victims.map((v) => v.kill()));
+          const names = victims.filter((_, i) => killed[i]).map((v) => v.name);
+          faults.push({ kind: "kill", target: names.join("+"), atMs });
+          log(`chaos: SIGKILL ${names.join(" + ")} at ${atMs} ms`);
         } else if (fault.kind === "moto") {
           faults.push({ kind: "moto frozen", atMs });
           log(`chaos: moto frozen for ${Math.round(outage)} ms at ${atMs} ms`);

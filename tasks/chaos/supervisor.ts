@@ -29,6 +29,7 @@ export class SupervisedRole {
   #stopping = false;
   #loop: Promise<void> | undefined;
   #started = 0;
+  #spawnedAt = 0;
   /** Exits that were not asked for (each followed by a restart). */
   failures = 0;
   /** Exit codes and signals of the unrequested exits, in order. */
@@ -44,6 +45,11 @@ export class SupervisedRole {
   /** The running process's PID, if one runs. */
   get pid(): number | undefined {
     return this.#child?.pid;
+  }
+
+  /** How long the running process has run, ms (0 when none runs). */
+  get uptimeMs(): number {
+    return this.#child === undefined ? 0 : performance.now() - this.#spawnedAt;
   }
 
   /** How many processes were started. */
@@ -72,6 +78,7 @@ export class SupervisedRole {
           stderr: "piped",
         }).spawn();
         this.#child = child;
+        this.#spawnedAt = performance.now();
         this.#started++;
         const output = Promise.all([
           pipe(child.stdout, log),
