@@ -1,14 +1,16 @@
 /**
  * `deno task chaos [--runs N] [--changes 5000] [--kills 10] [--pairs 1|2]
  *  [--bulk 3] [--bulk-members 2000] [--outage-ms 30000] [--no-ticket] [--no-renames]
- *  [--seed S] [--dir DIR] [--keep] [--record tasks/BENCHMARKS.md]`
+ *  [--seed S] [--dir DIR] [--keep] [--drain-ms 300000]
+ *  [--record tasks/BENCHMARKS.md] [--json FILE]`
  *
  * Runs the chaos loop (tasks/chaos/mod.ts) N times in a row on a fresh local
  * stack each time and prints per run: changes made, events delivered,
  * duplicates suppressed, dead letters, kills survived, mismatches (must be
  * 0) and csn order violations (must be 0). `--record` adds the runs' table
  * to the file's chaos section (between `<!-- chaos:begin -->` and
- * `<!-- chaos:end -->`; the rest of the file is kept). Exits 1
+ * `<!-- chaos:end -->`; the rest of the file is kept); `--json` writes the
+ * reports (tests read them). Exits 1
  * when any run had a mismatch, an order violation or did not drain.
  *
  * @module
@@ -32,6 +34,8 @@ const { values } = parseArgs({
     dir: { type: "string" },
     keep: { type: "boolean", default: false },
     record: { type: "string" },
+    json: { type: "string" },
+    "drain-ms": { type: "string", default: "300000" },
   },
 });
 
@@ -71,6 +75,7 @@ for (let run = 1; run <= runs; run++) {
       ? undefined
       : count("seed", values.seed) + run - 1,
     keep: values.keep,
+    drainMs: count("drain-ms", values["drain-ms"], 1),
     signal: stop.signal,
   });
   if (stop.signal.aborted) break;
@@ -83,6 +88,12 @@ for (let run = 1; run <= runs; run++) {
 const table = markdown(reports);
 console.log(table);
 if (values.record !== undefined) await record(values.record, table);
+if (values.json !== undefined) {
+  await Deno.writeTextFile(
+    values.json,
+    JSON.stringify(reports, null, 2) + "\n",
+  );
+}
 const bad = reports.filter((r) =>
   r.mismatches.length > 0 || r.orderViolations > 0 || !r.drained
 );
