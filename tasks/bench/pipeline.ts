@@ -252,7 +252,7 @@ export async function measurePipeline(
   );
   const observing: Promise<void>[] = [];
   try {
-    const observer = await createSubscribedQueue(sqs, sns, {
+    const { url: observer } = await createSubscribedQueue(sqs, sns, {
       name: "bench-observer.fifo",
       topicArn: info.aws.topicArn,
     });

@@ -11,13 +11,8 @@
  * @module
  */
 
-import {
-  anchorSearches,
-  roleRefresh,
-  type RoleRun,
-  type RoleSetup,
-  timeAnchor,
-} from "../bench_role.ts";
+import { roleRefresh, type RoleRun, type RoleSetup } from "../bench_role.ts";
+import { anchorSearches, timeAnchor } from "../bench_role_compare.ts";
 import { down, up } from "../stack/mod.ts";
 import type { StackInfo } from "../stack/types.ts";
 
