@@ -10,7 +10,7 @@
  * @module
  */
 
-import type { DatabaseSync, StatementSync } from "node:sqlite";
+import type { DatabaseSync } from "node:sqlite";
 import type { WorkgroupEvent } from "../../events/mod.ts";
 import { unbindDirectory } from "../member.ts";
 import { StoreError, transientProblem } from "./errors.ts";
@@ -18,25 +18,11 @@ import { Outbox } from "./outbox.ts";
 import {
   HELD_INDEX,
   type OutboxRow,
-  PERSON_COLUMNS,
   type PersonRow,
   type SyncStream,
-  toCount,
-  toPerson,
-  toWorkgroup,
-  WORKGROUP_COLUMNS,
   type WorkgroupRow,
 } from "./schema.ts";
-
-/** Row counts the store keeps in memory. */
-interface Counts {
-  /** Workgroup rows. */
-  entries: number;
-  /** Workgroup rows with a valid name. */
-  valid: number;
-  /** Outbox rows. */
-  outbox: number;
-}
+import { MetaTable, PersonTable, RowCounts, WorkgroupTable } from "./tables.ts";
 
 /** SQLite page cache outside bulk mode, in KiB (SQLite's default). */
 const CACHE_KIB = 2000;
@@ -58,33 +44,10 @@ export class Store {
   #waiters: (() => void)[] = [];
   #closed = false;
   #heldIndexDropped = false;
-  /**
-   * The committed row counts, read once (count(*) reads every page of the
-   * table: about 75 ms at 100,000 workgroups, and the end of a refresh, the
-   * status line and the guard asked four times), then kept up to date by the
-   * writes; `#delta` is what the open batch changes.
-   */
-  #counts: Counts | undefined;
-  #delta: Counts = { entries: 0, valid: 0, outbox: 0 };
-  #metaGet: StatementSync;
-  #metaSet: StatementSync;
-  #metaDelete: StatementSync;
-  #wgGet: StatementSync;
-  #wgInsert: StatementSync;
-  #wgUpdate: StatementSync;
-  #wgDelete: StatementSync;
-  #wgValidOf: StatementSync;
-  #wgCount: StatementSync;
-  #wgCountAll: StatementSync;
-  #wgUUIDs: StatementSync;
-  #wgValid: StatementSync;
-  #wgSetSeq: StatementSync;
-  #wgSetCsn: StatementSync;
-  #personGet: StatementSync;
-  #personSet: StatementSync;
-  #personDelete: StatementSync;
-  #personAll: StatementSync;
-  #personCount: StatementSync;
+  #counts: RowCounts;
+  #meta: MetaTable;
+  #workgroups: WorkgroupTable;
+  #people: PersonTable;
 
   /** Use {@linkcode openStore}. */
   constructor(db: DatabaseSync, path: string) {
@@ -103,41 +66,16 @@ export class Store {
     // A bulk refresh grows the WAL; do not keep it that big afterwards.
     db.exec("PRAGMA journal_size_limit = 67108864");
     this.#ensureHeldIndex();
-    const s = (sql: string) => db.prepare(sql);
-    this.#metaGet = s("SELECT value FROM meta WHERE key = ?");
-    this.#metaSet = s("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)");
-    this.#metaDelete = s("DELETE FROM meta WHERE key = ?");
-    this.#wgGet = s(
-      `SELECT ${WORKGROUP_COLUMNS} FROM workgroups WHERE entry_uuid = ?`,
-    );
-    this.#wgInsert = s(
-      `INSERT INTO workgroups (${WORKGROUP_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (entry_uuid) DO NOTHING`,
-    );
-    this.#wgUpdate = s(
-      "UPDATE workgroups SET dn = ?, name = ?, valid = ?, members = ?, csn = ?, seq = ? WHERE entry_uuid = ?",
-    );
-    this.#wgDelete = s("DELETE FROM workgroups WHERE entry_uuid = ?");
-    this.#wgValidOf = s("SELECT valid FROM workgroups WHERE entry_uuid = ?");
-    this.#wgCount = s("SELECT count(*) AS n FROM workgroups WHERE valid = 1");
-    this.#wgCountAll = s("SELECT count(*) AS n FROM workgroups");
-    this.#wgUUIDs = s("SELECT entry_uuid FROM workgroups");
-    this.#wgValid = s(
-      `SELECT ${WORKGROUP_COLUMNS} FROM workgroups WHERE valid = 1`,
-    );
-    this.#wgSetSeq = s("UPDATE workgroups SET seq = ? WHERE entry_uuid = ?");
-    this.#wgSetCsn = s("UPDATE workgroups SET csn = ? WHERE entry_uuid = ?");
-    this.#personGet = s(
-      `SELECT ${PERSON_COLUMNS} FROM people WHERE entry_uuid = ?`,
-    );
-    this.#personSet = s(
-      `INSERT OR REPLACE INTO people (${PERSON_COLUMNS}) VALUES (?, ?, ?, ?)`,
-    );
-    this.#personDelete = s("DELETE FROM people WHERE entry_uuid = ?");
-    this.#personAll = s(`SELECT ${PERSON_COLUMNS} FROM people`);
-    this.#personCount = s("SELECT count(*) AS n FROM people");
+    this.#meta = new MetaTable(db);
+    this.#workgroups = new WorkgroupTable(db);
+    this.#people = new PersonTable(db);
     this.#outbox = new Outbox(db, this);
+    this.#counts = new RowCounts(() => ({
+      ...this.#workgroups.count(),
+      outbox: this.#outbox.depth(),
+    }));
     this.#committedPosition = Math.max(
-      Number(this.#meta("last_position") ?? 0),
+      Number(this.#meta.get("last_position") ?? 0),
       this.#outbox.maxPosition(),
     );
     this.#stagedPosition = this.#committedPosition;
@@ -191,7 +129,7 @@ export class Store {
           "SQLite rolled back the batch after an earlier error",
         );
       }
-      if (advanced) this.#metaSet.run("last_position", this.#stagedPosition);
+      if (advanced) this.#meta.set("last_position", this.#stagedPosition);
       this.#db.exec("COMMIT");
     } catch (error) {
       if (!this.#db.isTransaction) this.#discarded();
@@ -204,12 +142,7 @@ export class Store {
       );
     }
     this.#inBatch = false;
-    if (this.#counts !== undefined) {
-      this.#counts.entries += this.#delta.entries;
-      this.#counts.valid += this.#delta.valid;
-      this.#counts.outbox += this.#delta.outbox;
-    }
-    this.#delta = { entries: 0, valid: 0, outbox: 0 };
+    this.#counts.commit();
     if (advanced) {
       this.#committedPosition = this.#stagedPosition;
       const waiters = this.#waiters;
@@ -232,7 +165,7 @@ export class Store {
     // people applier reloads and binds one again.
     unbindDirectory(this);
     this.#inBatch = false;
-    this.#delta = { entries: 0, valid: 0, outbox: 0 };
+    this.#counts.discard();
     this.#stagedPosition = this.#committedPosition;
     // An index made again inside the discarded batch is gone again. It only
     // speeds up lookups: on a full disk it is made on the next open.
@@ -295,49 +228,39 @@ export class Store {
 
   /** The stored cookie of a sync stream, undefined when it must start with a full refresh. */
   cookie(stream: SyncStream): Uint8Array | undefined {
-    const value = this.#meta(`cookie:${stream}`);
+    const value = this.#meta.get(`cookie:${stream}`);
     return value instanceof Uint8Array ? value : undefined;
   }
 
   /** Stages the cookie of a sync stream (undefined forgets it, forcing a full refresh). */
   setCookie(stream: SyncStream, cookie: Uint8Array | undefined): void {
     this.stage();
-    if (cookie === undefined) this.#metaDelete.run(`cookie:${stream}`);
-    else this.#metaSet.run(`cookie:${stream}`, cookie);
+    if (cookie === undefined) this.#meta.delete(`cookie:${stream}`);
+    else this.#meta.set(`cookie:${stream}`, cookie);
   }
 
   /** True when the next completed workgroup refresh must emit a snapshot of every workgroup. */
   get snapshotPending(): boolean {
-    return Number(this.#meta("snapshot_pending") ?? 0) === 1;
+    return Number(this.#meta.get("snapshot_pending") ?? 0) === 1;
   }
 
   /** Stages the snapshot-pending flag. */
   setSnapshotPending(pending: boolean): void {
     this.stage();
-    this.#metaSet.run("snapshot_pending", pending ? 1 : 0);
+    this.#meta.set("snapshot_pending", pending ? 1 : 0);
   }
 
   /** Reads a workgroup by entryUUID. */
   workgroup(entryUUID: string): WorkgroupRow | undefined {
-    const row = this.#wgGet.get(entryUUID);
-    return row === undefined ? undefined : toWorkgroup(row);
+    return this.#workgroups.get(entryUUID);
   }
 
   /** Stages an insert of a workgroup row unless its entryUUID has one; returns whether it was inserted. */
   insertWorkgroup(row: WorkgroupRow): boolean {
     this.stage();
-    const { changes } = this.#wgInsert.run(
-      row.entryUUID,
-      row.dn,
-      row.name,
-      row.valid ? 1 : 0,
-      row.members,
-      row.csn,
-      row.seq,
-    );
-    if (Number(changes) !== 1) return false;
-    this.#delta.entries++;
-    if (row.valid) this.#delta.valid++;
+    if (!this.#workgroups.insert(row)) return false;
+    this.#counts.delta.entries++;
+    if (row.valid) this.#counts.delta.valid++;
     return true;
   }
 
@@ -345,92 +268,83 @@ export class Store {
   updateWorkgroup(row: WorkgroupRow): void {
     this.stage();
     this.#outbox.writeOutHeld(row.entryUUID, row.members);
-    const was = this.#wgValidOf.get(row.entryUUID);
+    const was = this.#workgroups.validOf(row.entryUUID);
     if (was !== undefined) {
-      this.#delta.valid += (row.valid ? 1 : 0) - (was.valid === 1 ? 1 : 0);
+      this.#counts.delta.valid += (row.valid ? 1 : 0) - (was ? 1 : 0);
     }
-    this.#wgUpdate.run(
-      row.dn,
-      row.name,
-      row.valid ? 1 : 0,
-      row.members,
-      row.csn,
-      row.seq,
-      row.entryUUID,
-    );
+    this.#workgroups.update(row);
   }
 
   /** Stages a new seq for a workgroup row. */
   setWorkgroupSeq(entryUUID: string, seq: number): void {
     this.stage();
-    this.#wgSetSeq.run(seq, entryUUID);
+    this.#workgroups.setSeq(entryUUID, seq);
   }
 
   /** Stages a new csn for a workgroup row (a change of nothing else it holds). */
   setWorkgroupCsn(entryUUID: string, csn: string): void {
     this.stage();
-    this.#wgSetCsn.run(csn, entryUUID);
+    this.#workgroups.setCsn(entryUUID, csn);
   }
 
   /** Stages the removal of a workgroup row. */
   deleteWorkgroup(entryUUID: string): void {
     this.stage();
     this.#outbox.writeOutHeld(entryUUID);
-    const was = this.#wgValidOf.get(entryUUID);
+    const was = this.#workgroups.validOf(entryUUID);
     if (was === undefined) return;
-    this.#wgDelete.run(entryUUID);
-    this.#delta.entries--;
-    if (was.valid === 1) this.#delta.valid--;
+    this.#workgroups.delete(entryUUID);
+    this.#counts.delta.entries--;
+    if (was) this.#counts.delta.valid--;
   }
 
   /** The number of workgroups with a valid name. */
   workgroupCount(): number {
-    return this.#count("valid");
+    return this.#counts.get("valid");
   }
 
   /** The number of workgroup rows, valid names or not. */
   entryCount(): number {
-    return this.#count("entries");
+    return this.#counts.get("entries");
   }
 
   /** Iterates the entryUUIDs of all workgroup rows. */
   *workgroupUUIDs(): Generator<string> {
-    for (const row of this.#wgUUIDs.iterate()) yield row.entry_uuid as string;
+    yield* this.#workgroups.uuids();
   }
 
   /** Iterates the workgroups with a valid name. */
   *validWorkgroups(): Generator<WorkgroupRow> {
-    for (const row of this.#wgValid.iterate()) yield toWorkgroup(row);
+    yield* this.#workgroups.valid();
   }
 
   /** Reads a person by entryUUID. */
   person(entryUUID: string): PersonRow | undefined {
-    const row = this.#personGet.get(entryUUID);
-    return row === undefined ? undefined : toPerson(row);
+    return this.#people.get(entryUUID);
   }
 
   /** Stages an insert or replacement of a person. */
   setPerson(row: PersonRow): void {
     this.stage();
     this.#outbox.writeOutAllHeld();
-    this.#personSet.run(row.entryUUID, row.dnKey, row.uid, row.uniqueId);
+    this.#people.set(row);
   }
 
   /** Stages the removal of a person. */
   deletePerson(entryUUID: string): void {
     this.stage();
     this.#outbox.writeOutAllHeld();
-    this.#personDelete.run(entryUUID);
+    this.#people.delete(entryUUID);
   }
 
   /** Iterates all people. */
   *people(): Generator<PersonRow> {
-    for (const row of this.#personAll.iterate()) yield toPerson(row);
+    yield* this.#people.all();
   }
 
   /** The number of people rows. */
   personCount(): number {
-    return toCount(this.#personCount.get());
+    return this.#people.count();
   }
 
   /**
@@ -446,7 +360,7 @@ export class Store {
     this.stage();
     const position = this.#stagedPosition + 1;
     this.#outbox.append(position, event);
-    this.#delta.outbox++;
+    this.#counts.delta.outbox++;
     this.#stagedPosition = position;
     return position;
   }
@@ -466,7 +380,7 @@ export class Store {
     this.stage();
     const position = this.#stagedPosition + 1;
     this.#outbox.appendHeld(position, event, entryUUID);
-    this.#delta.outbox++;
+    this.#counts.delta.outbox++;
     this.#stagedPosition = position;
     return position;
   }
@@ -483,13 +397,13 @@ export class Store {
   deleteOutbox(positions: Iterable<number>): void {
     const joined = this.#inBatch;
     this.stage();
-    this.#delta.outbox -= this.#outbox.delete(positions);
+    this.#counts.delta.outbox -= this.#outbox.delete(positions);
     if (!joined) this.commit();
   }
 
   /** The number of events in the outbox (committed or staged). */
   outboxDepth(): number {
-    return this.#count("outbox");
+    return this.#counts.get("outbox");
   }
 
   /**
@@ -528,21 +442,6 @@ export class Store {
       "SELECT 1 AS n FROM sqlite_master WHERE type = 'index' AND name = 'outbox_members_of'",
     ).get();
     if (exists === undefined) this.#db.exec(HELD_INDEX);
-  }
-
-  /** A row count, committed plus staged (see `#counts`). */
-  #count(which: keyof Counts): number {
-    // Read inside a batch, count(*) includes the staged rows the delta holds.
-    this.#counts ??= {
-      entries: toCount(this.#wgCountAll.get()) - this.#delta.entries,
-      valid: toCount(this.#wgCount.get()) - this.#delta.valid,
-      outbox: this.#outbox.depth() - this.#delta.outbox,
-    };
-    return this.#counts[which] + this.#delta[which];
-  }
-
-  #meta(key: string): unknown {
-    return this.#metaGet.get(key)?.value;
   }
 
   #assertOpen(): void {
