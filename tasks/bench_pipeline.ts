@@ -177,6 +177,9 @@ async function run(stack: StackInfo): Promise<void> {
   await publishLatency(sns, sqs, stack.aws.topicArn, queue, ou);
   await sns.send(new UnsubscribeCommand({ SubscriptionArn: subscriptionArn }));
   const before = await bareLoop(sns, stack.aws.topicArn, ou, THROUGHPUT);
+  console.log(
+    `\nanchor before: bare SDK PublishBatch loop ${before} messages/s (${THROUGHPUT} messages)`,
+  );
   const counters = async () =>
     (await (await fetch(metricsUrl)).text()).split("\n").filter((l) =>
       /^wgsync_event_(received|published|failed)/.test(l)

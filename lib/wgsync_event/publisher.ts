@@ -11,6 +11,10 @@
  * call that fails as a whole (throttled, unreachable, 5xx) is retried with
  * backoff and jitter until it succeeds or the publisher is stopped, which
  * rejects every message not yet accepted (the channel gives them back).
+ * The number of calls started from the queue adapts like TCP's congestion
+ * window (additive increase, multiplicative decrease): halved on a throttled
+ * or timed-out call, one more per accepted call up to `concurrency`, so an
+ * overloaded endpoint is not buried under ever more calls it cannot answer.
  *
  * @module
  */
@@ -73,6 +77,8 @@ export class Publisher {
   #options: PublisherOptions;
   #queue: Pending[] = [];
   #running = 0;
+  /** Calls that may be in flight now (AIMD between 1 and #concurrency). */
+  #limit: number;
   #scheduled = false;
   #stop = new AbortController();
   #failing = false;
@@ -88,6 +94,7 @@ export class Publisher {
     this.#sns = options.sns;
     this.#maxBatchBytes = options.maxBatchBytes;
     this.#concurrency = concurrency;
+    this.#limit = concurrency;
     this.#options = options;
   }
 
@@ -138,12 +145,22 @@ export class Publisher {
     });
   }
 
+  /** Calls that may be in flight now (between 1 and `concurrency`). */
+  get limit(): number {
+    return this.#limit;
+  }
+
   #failed(error: unknown, delay?: number): void {
     this.#failing = true;
-    this.#options.onFailure?.(failureReason(error), error, delay);
+    const reason = failureReason(error);
+    if (reason === "throttled" || reason === "unreachable") {
+      this.#limit = Math.max(1, Math.floor(this.#limit / 2));
+    }
+    this.#options.onFailure?.(reason, error, delay);
   }
 
   #succeeded(): void {
+    if (this.#limit < this.#concurrency) this.#limit++;
     if (!this.#failing) return;
     this.#failing = false;
     this.#options.onRecovered?.();
@@ -160,7 +177,7 @@ export class Publisher {
   }
 
   #drain(): void {
-    while (this.#running < this.#concurrency && this.#queue.length > 0) {
+    while (this.#running < this.#limit && this.#queue.length > 0) {
       const batch = this.#take();
       this.#running++;
       const sent = batch.length === 1
