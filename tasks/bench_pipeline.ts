@@ -166,7 +166,7 @@ async function run(stack: StackInfo): Promise<void> {
     }
   }
   // The first refresh's workgroup.created events.
-  await until(async () => (await published()) >= GROUPS, 120_000);
+  await until(async () => (await published()) >= GROUPS, 600_000);
   await sqs.send(new PurgeQueueCommand({ QueueUrl: queue }));
   await sleep(500);
 
