@@ -207,6 +207,21 @@ function progress(dir: string): number | undefined {
 
 const tick = () => new Promise((resolve) => setTimeout(resolve, 1));
 
+/** Resolves once run `run` of the child wrote `started`, or it exited. */
+async function started(
+  dir: string,
+  run: number,
+  exited: Promise<unknown>,
+): Promise<void> {
+  let done = false;
+  exited.finally(() => done = true);
+  while (!done) {
+    const text = await Deno.readTextFile(`${dir}/started`).catch(() => "");
+    if (text === String(run)) return;
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+}
+
 /**
  * The child: resume from the stored cookie, apply the rest, deliver
  * everything. Persist-stage changes advance the directory's clock one by one
@@ -218,6 +233,7 @@ async function child(
   socket: string,
   keyFile: string,
   jump: number,
+  run: number,
 ): Promise<void> {
   const sim = directory();
   const { store } = openStore(`${dir}/store.sqlite`, {
@@ -256,6 +272,8 @@ async function child(
   // Atomically (a kill must not leave an empty clock behind).
   await Deno.writeTextFile(`${clock}.new`, String(now));
   await Deno.rename(`${clock}.new`, clock);
+  // Tell the parent this run is past its start (store and channel open).
+  await Deno.writeTextFile(`${dir}/started`, String(run));
   applier.beginSearch();
   if (done === undefined) {
     // First start: a full refresh of the directory as it is now.
@@ -302,10 +320,17 @@ if (import.meta.main) {
       socket: { type: "string" },
       key: { type: "string" },
       jump: { type: "string", default: "0" },
+      run: { type: "string", default: "0" },
     },
   });
   if (values.child) {
-    await child(values.dir!, values.socket!, values.key!, Number(values.jump));
+    await child(
+      values.dir!,
+      values.socket!,
+      values.key!,
+      Number(values.jump),
+      Number(values.run),
+    );
   }
 }
 
@@ -351,11 +376,16 @@ Deno.test({
             `--socket=${socket}`,
             `--key=${key.path}`,
             `--jump=${jump}`,
+            `--run=${run}`,
           ],
           stdout: "inherit",
           stderr: "inherit",
         }).spawn();
         if (kills < 20) {
+          // Two kills in three count from the end of the child's start (a
+          // loaded machine may take longer to start it than the delay), the
+          // third from its spawn (a kill while it opens the store).
+          if (kills % 3 !== 2) await started(dir, run, process.status);
           const delay = 20 + Math.random() * 380;
           const timer = setTimeout(() => {
             try {
