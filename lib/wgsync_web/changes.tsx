@@ -12,7 +12,7 @@
 import type { Context, Hono } from "hono";
 import { describeError } from "../role/mod.ts";
 import { pageContext, type SiteEnv, type SiteParts } from "./site.ts";
-import { requestSnapshot } from "./control_client.ts";
+import { requestSnapshot } from "../control/mod.ts";
 import { ResultPage } from "./layout.tsx";
 
 /** Form fields as hono parses them (repeated names give arrays). */

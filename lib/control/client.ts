@@ -1,41 +1,26 @@
 /**
- * The client end of wgsync-ldap's control socket: a Unix stream socket
- * (mode 0660, wgsync-ldap's control group) taking one request line and
- * answering one line: `snapshot WORKGROUP` → `ok …` once the
- * `workgroup.snapshot` is in the outbox, or `error …`.
+ * The client end of wgsync-ldap's control socket (see `protocol.ts`).
  *
  * @module
  */
-
-/** Raised when wgsync-ldap did not take the request. */
-export class ControlError extends Error {
-  /** Constructs a ControlError. */
-  constructor(message: string, options?: ErrorOptions) {
-    super(message, options);
-    this.name = "ControlError";
-  }
-}
+import { ControlError, formatRequest } from "./protocol.ts";
 
 /** Options for {@linkcode requestSnapshot}. */
 export interface RequestSnapshotOptions {
-  /** @default {10_000} */
+  /** Longer than wgsync-ldap waits for a refresh to finish (10 s). @default {15_000} */
   timeoutMs?: number;
 }
 
-/** Asks wgsync-ldap at `socket` for a snapshot of `workgroup`; returns its answer. */
+/**
+ * Asks wgsync-ldap at `socket` for a snapshot of `workgroup`; returns what
+ * follows `ok` (the snapshot's event id). Throws {@linkcode ControlError}.
+ */
 export async function requestSnapshot(
   socket: string,
   workgroup: string,
   options: RequestSnapshotOptions = {},
 ): Promise<string> {
-  // deno-lint-ignore no-control-regex
-  if (/[\u0000-\u001f\u007f]/.test(workgroup) || workgroup === "") {
-    throw new ControlError(
-      `Cannot ask for a snapshot as the workgroup name is empty or has control characters: name is ${
-        JSON.stringify(workgroup)
-      }`,
-    );
-  }
+  const request = formatRequest({ command: "snapshot", workgroup });
   let conn: Deno.UnixConn;
   try {
     conn = await Deno.connect({ transport: "unix", path: socket });
@@ -45,9 +30,9 @@ export async function requestSnapshot(
       { cause: error },
     );
   }
-  const timer = setTimeout(() => conn.close(), options.timeoutMs ?? 10_000);
+  const timer = setTimeout(() => conn.close(), options.timeoutMs ?? 15_000);
   try {
-    await conn.write(new TextEncoder().encode(`snapshot ${workgroup}\n`));
+    await conn.write(new TextEncoder().encode(request));
     let answer = "";
     const decoder = new TextDecoder();
     const buffer = new Uint8Array(4096);
