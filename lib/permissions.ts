@@ -56,12 +56,25 @@ export const ROLE_PERMISSIONS = {
    * (and a host:port list cannot be known when the shebang is written); it
    * also covers the channel's `unix:` socket and systemd's sockets. Reading
    * and writing /run/wgsync is what connecting to the channel socket needs.
+   * /run/wgsync-ctl holds its control socket (listening on a Unix
+   * socket needs read and write permission on its path).
    * FFI is MIT GSSAPI (it reads the k5start ccache in /run/wgsync-ldap and
    * KRB5_CONFIG itself, outside Deno's permissions).
    */
   ldap: {
-    read: ["/etc/wgsync", "/var/lib/wgsync", "/run/wgsync-ldap", "/run/wgsync"],
-    write: ["/var/lib/wgsync", "/run/systemd", "/run/wgsync"],
+    read: [
+      "/etc/wgsync",
+      "/var/lib/wgsync",
+      "/run/wgsync-ldap",
+      "/run/wgsync",
+      "/run/wgsync-ctl",
+    ],
+    write: [
+      "/var/lib/wgsync",
+      "/run/systemd",
+      "/run/wgsync",
+      "/run/wgsync-ctl",
+    ],
     net: true,
     env: SYSTEMD_ENV,
     run: [],
@@ -93,8 +106,8 @@ export const ROLE_PERMISSIONS = {
    * read and write permission for a Unix socket's path).
    */
   web: {
-    read: ["/etc/wgsync", "/var/lib/wgsync", "/run/wgsync-ldap-control"],
-    write: ["/run/systemd", "/run/wgsync-ldap-control"],
+    read: ["/etc/wgsync", "/var/lib/wgsync", "/run/wgsync-ctl"],
+    write: ["/run/systemd", "/run/wgsync-ctl"],
     net: true,
     env: true,
     run: [],

@@ -1,14 +1,19 @@
-#!/usr/bin/env -S deno run --cached-only -R=/etc/wgsync,/var/lib/wgsync,/run/wgsync-ldap,/run/wgsync -W=/var/lib/wgsync,/run/systemd,/run/wgsync -N -E=NOTIFY_SOCKET,WATCHDOG_USEC,WATCHDOG_PID,JOURNAL_STREAM --allow-ffi
+#!/usr/bin/env -S deno run --cached-only -R=/etc/wgsync,/var/lib/wgsync,/run/wgsync-ldap,/run/wgsync,/run/wgsync-ctl -W=/var/lib/wgsync,/run/systemd,/run/wgsync,/run/wgsync-ctl -N -E=NOTIFY_SOCKET,WATCHDOG_USEC,WATCHDOG_PID,JOURNAL_STREAM --allow-ffi
 /**
  * wgsync-ldap, the LDAP Consumer: follows the directory's workgroups with an
  * RFC 4533 sync search, keeps the store, cookie and outbox in one SQLite
  * transaction per change, and hands the events to wgsync-event over the
  * authenticated channel (or prints them with `--stdout`).
  *
+ * `wgsync-ldap snapshot WORKGROUP [--config PATH]` asks the running
+ * wgsync-ldap, over its control socket, to send a `workgroup.snapshot` of
+ * WORKGROUP downstream, and prints the snapshot's event id.
+ *
  * @module
  */
 import { runConsumer } from "../lib/wgsync_ldap/mod.ts";
-import { defineRole, runRole } from "../lib/role/mod.ts";
+import { requestSnapshot } from "../lib/control/mod.ts";
+import { defineRole, EX_USAGE, runRole } from "../lib/role/mod.ts";
 
 /** The wgsync-ldap role. */
 export const ldapRole = defineRole({
@@ -41,4 +46,31 @@ export const ldapRole = defineRole({
   },
 });
 
-if (import.meta.main) Deno.exit(await runRole(ldapRole));
+/** `wgsync-ldap snapshot WORKGROUP`: a snapshot through the running consumer. */
+export function snapshotCommand(workgroup: string) {
+  return defineRole({
+    name: "ldap",
+    summary:
+      "snapshot WORKGROUP: asks the running wgsync-ldap (over ldap.control_socket) to send a workgroup.snapshot of WORKGROUP downstream through its outbox; prints the snapshot's event id.",
+    sections: ["ldap"],
+    check: (config) =>
+      config.ldap.control_socket === undefined
+        ? ['key "ldap.control_socket" is required by "wgsync-ldap snapshot"']
+        : [],
+    async main({ config }) {
+      console.log(
+        await requestSnapshot(config.ldap.control_socket!, workgroup),
+      );
+    },
+  });
+}
+
+if (import.meta.main) {
+  const [command, workgroup, ...rest] = Deno.args;
+  if (command !== "snapshot") Deno.exit(await runRole(ldapRole));
+  if (workgroup === undefined || workgroup.startsWith("-")) {
+    console.error("Usage: wgsync-ldap snapshot WORKGROUP [--config PATH]");
+    Deno.exit(EX_USAGE);
+  }
+  Deno.exit(await runRole(snapshotCommand(workgroup), { argv: rest }));
+}

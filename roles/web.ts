@@ -1,4 +1,4 @@
-#!/usr/bin/env -S deno run --cached-only -R=/etc/wgsync,/var/lib/wgsync,/run/wgsync-ldap-control -W=/run/systemd,/run/wgsync-ldap-control -N -E -S=osRelease,uid,homedir
+#!/usr/bin/env -S deno run --cached-only -R=/etc/wgsync,/var/lib/wgsync,/run/wgsync-ctl -W=/run/systemd,/run/wgsync-ctl -N -E -S=osRelease,uid,homedir
 /**
  * wgsync-web, the operators' site: health and figures of every role, the
  * stems table, live events, workgroups, dead letters and resync. Read-only
@@ -7,17 +7,17 @@
  * @module
  */
 import { runWeb } from "../lib/wgsync_web/mod.ts";
-import { type RoleDefinition, runRole } from "../lib/role/mod.ts";
+import { defineRole, runRole } from "../lib/role/mod.ts";
 
 /** The wgsync-web role. */
-export const webRole: RoleDefinition = {
+export const webRole = defineRole({
   name: "web",
   summary:
     "Serves the operators' site on web.listen (read-only for everyone; changes for the admins a trusted proxy names); READY=1 once listening.",
   sections: ["web", "aws"],
   async main({ config, notifier, signal }) {
-    await runWeb({ web: config.web!, aws: config.aws!, notifier, signal });
+    await runWeb({ web: config.web, aws: config.aws, notifier, signal });
   },
-};
+});
 
 if (import.meta.main) Deno.exit(await runRole(webRole));

@@ -637,7 +637,7 @@ Deno.test({
         // As SQS leaves a message whose command failed maxReceiveCount times.
         const event = eventBody({
           type: "member.added",
-          workgroup: "research-computing:hpc",
+          workgroup: "research-computing:oak-storage",
           uid: "redriven-member",
         });
         const redriven = await send(event.workgroup, JSON.stringify(event));
@@ -651,7 +651,7 @@ Deno.test({
         const row = page.locator(`tr[data-message="${redriven.MessageId}"]`);
         assert.match(
           await row.innerText(),
-          /research-computing:hpc\s+member\.added\s+none recorded: moved by SQS after failed runs.*\s+1\s/,
+          /research-computing:oak-storage\s+member\.added\s+none recorded: moved by SQS after failed runs.*\s+1\s/,
         );
         assert.match(
           await page.locator(`tr[data-message="${doomed.MessageId}"]`)
@@ -667,13 +667,23 @@ Deno.test({
         await page.locator(".result").filter({
           hasText: "Redrove 1 dead letter",
         }).waitFor();
+        // A redriven message lands behind newer events: a fresh snapshot follows.
+        const snapshotLine = await page.locator(".result p").nth(1).innerText();
+        const snapshotId =
+          /^Snapshot of research-computing:oak-storage queued \(([0-9a-f]{64})\)\.$/
+            .exec(snapshotLine)?.[1];
+        assert.ok(snapshotId, snapshotLine);
+        await until(
+          () => ldap.lines.some((line) => line.includes(snapshotId)),
+          "the redrive's snapshot in wgsync-ldap's outbox",
+        );
         const calls = await waitForCall(
           stack,
           (argv) => argv.includes(event.id),
         );
         assert.deepEqual(calls.argv.slice(1, 5), [
           "member.added",
-          "research-computing:hpc",
+          "research-computing:oak-storage",
           "research-computing",
           "redriven-member",
         ]);
@@ -700,6 +710,60 @@ Deno.test({
         await page.close();
       },
     );
+    await t.step(
+      "resync: the button makes wgsync-ldap send a snapshot that reaches the remctl backend",
+      async () => {
+        const workgroup = "uit:helpdesk";
+        const page = await open(
+          admin,
+          `/workgroup?${new URLSearchParams({ name: workgroup })}`,
+        );
+        await page.locator("#resync").click();
+        const line = await page.locator(".result p").first().innerText();
+        const id = /^Snapshot of uit:helpdesk queued \(([0-9a-f]{64})\)\.$/
+          .exec(line)?.[1];
+        assert.ok(id, line);
+        await page.screenshot({
+          path: `${artifacts}/resync.png`,
+          fullPage: true,
+        });
+        let body: WorkgroupEvent | undefined;
+        await until(() => {
+          const found = ldap.lines.find((l) => l.includes(id));
+          body = found === undefined ? undefined : JSON.parse(found);
+          return body !== undefined;
+        }, "the snapshot in wgsync-ldap's outbox (its --stdout sink)");
+        // wgsync-event is not in the pipeline yet: publish what it would.
+        await sns.send(
+          new PublishCommand({
+            TopicArn: stack.aws.topicArn,
+            Message: JSON.stringify(body),
+            MessageGroupId: workgroup,
+            MessageDeduplicationId: id,
+            MessageAttributes: {
+              type: { DataType: "String", StringValue: "workgroup.snapshot" },
+              stem: { DataType: "String", StringValue: "uit" },
+              workgroup: { DataType: "String", StringValue: workgroup },
+            },
+          }),
+        );
+        const call = await waitForCall(stack, (argv) => argv.includes(id));
+        assert.deepEqual(call.argv.slice(1, 3), [
+          "workgroup.snapshot",
+          workgroup,
+        ]);
+        const members = (await directoryMemberships(
+          stack,
+          stack.ldap.workgroupBase,
+        )).get(workgroup);
+        assert.deepEqual(
+          new Set(body!.members!.map((m) => m.dn.toLowerCase())),
+          members,
+        );
+        await page.close();
+      },
+    );
+
     await t.step(
       "overview: a role that stops answering turns 'down since' without a reload",
       async () => {

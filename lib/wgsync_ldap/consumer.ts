@@ -30,6 +30,7 @@ import {
 import { StdoutSink } from "./stdout_sink.ts";
 import type { Store } from "./store/mod.ts";
 import { Supervision } from "./supervision.ts";
+import { ControlServer, Resync } from "./control.ts";
 import { runSyncLoop } from "./sync_loop.ts";
 import { LdapMetrics } from "./metrics.ts";
 import { serveMetrics } from "../metrics/mod.ts";
@@ -72,6 +73,7 @@ export class Consumer {
   #failure: unknown;
   #supervision: Supervision;
   #metrics: LdapMetrics;
+  #control: ControlServer | undefined;
   #ready = false;
   /** When the current workgroup search started (its refresh's duration). */
   #searchStarted = 0;
@@ -152,6 +154,17 @@ export class Consumer {
         this.#pump = new OutboxPump(this.#store, this.#channel, {
           hold: this.#holdPump,
         });
+      }
+      const control = this.#options.ldap.control_socket;
+      if (control !== undefined) {
+        this.#control = await ControlServer.listen(
+          control,
+          new Resync(
+            this.#store,
+            this.#directory,
+            () => this.#workgroups.refreshing,
+          ),
+        );
       }
       const stopped = abortPromise(signal);
       serveMetrics(this.#metrics.registry, {
@@ -415,6 +428,7 @@ export class Consumer {
     pumped: Promise<void> | undefined,
   ): Promise<void> {
     this.#supervision.stop();
+    await this.#control?.close();
     await Promise.allSettled(this.#clients.map((client) => client.close()));
     await Promise.allSettled(this.#loops);
     pumpStop.abort();

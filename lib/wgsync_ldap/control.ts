@@ -239,9 +239,15 @@ async function readLine(conn: Deno.UnixConn): Promise<string> {
     length += n;
     const end = buffer.subarray(0, length).indexOf(10);
     if (end >= 0) {
-      return new TextDecoder("utf-8", { fatal: true }).decode(
-        buffer.subarray(0, end),
-      );
+      try {
+        return new TextDecoder("utf-8", { fatal: true }).decode(
+          buffer.subarray(0, end),
+        );
+      } catch (error) {
+        throw new ControlError("Cannot read the request as it is not UTF-8", {
+          cause: error,
+        });
+      }
     }
   }
   throw new ControlError(

@@ -73,6 +73,7 @@ export async function writeConfig(
     log: { level: "info" },
     ldap: {
       metrics_listen: metrics.ldap,
+      control_socket: `${info.dir}/run/ldap-control.sock`,
       url: info.ldap.url,
       start_tls: true,
       ca_file: info.ldap.caFile,

@@ -62,6 +62,12 @@ export const ldapSchema = z.strictObject({
     id_attribute: attributeName.optional(),
   }).optional(),
   data_dir: absolutePath,
+  /**
+   * The control socket (`snapshot WORKGROUP`, see lib/control/): a Unix
+   * socket made mode 0660 in a setgid directory of the control group; off
+   * when unset.
+   */
+  control_socket: absolutePath.optional(),
   mass_delete_threshold: z.number().min(0).max(1).default(0.1),
   /** How often STATUS= (workgroups, outbox depth, last change) is refreshed. */
   status_interval_seconds: seconds.default(10),
