@@ -6,8 +6,8 @@
  * site redrives), with the site's log read back from a real journald (the
  * role runs in journald's mount namespace).
  *
- * Until wgsync-event exists, the test publishes on the real SNS topic what
- * wgsync-event would (same group id, dedup id and attributes); the browser
+ * Events come through the whole pipeline: slapd → wgsync-ldap → wgsync-event
+ * → SNS → the site's queue and wgsync-remctl's; the browser
  * stands where the reverse proxy is (it connects from 127.0.0.1, a trusted
  * proxy in the stack's config, and sends the admin header itself).
  *
@@ -29,7 +29,6 @@ import {
   GetItemCommand,
   PutItemCommand,
 } from "@aws-sdk/client-dynamodb";
-import { PublishCommand, SNSClient } from "@aws-sdk/client-sns";
 import {
   ReceiveMessageCommand,
   SendMessageCommand,
@@ -48,6 +47,7 @@ import {
   RoleProcess,
   until,
 } from "./helpers/ldap_role.ts";
+import { EventProcess } from "./helpers/event_role.ts";
 import { getStack, type StackInfo } from "./helpers/stack.ts";
 import { WebRole } from "./helpers/web_role.ts";
 
@@ -107,50 +107,39 @@ function eventBody(
   };
 }
 
-/** Publishes an event as wgsync-event would; returns its id. */
-async function publish(
-  sns: SNSClient,
+/** Adds a member to a workgroup in slapd, as the directory's admin. */
+async function addMember(
   stack: StackInfo,
-  event: { type: string; workgroup: string; uid?: string },
-): Promise<string> {
-  const body = eventBody(event);
-  const attribute = (value: string) => ({
-    DataType: "String",
-    StringValue: value,
-  });
-  await sns.send(
-    new PublishCommand({
-      TopicArn: stack.aws.topicArn,
-      Message: JSON.stringify(body),
-      MessageGroupId: body.workgroup,
-      MessageDeduplicationId: body.id,
-      MessageAttributes: {
-        type: attribute(body.type),
-        stem: attribute(body.stem),
-        workgroup: attribute(body.workgroup),
-      },
-    }),
+  workgroup: string,
+  uid: string,
+): Promise<void> {
+  await ldapUtil(
+    stack,
+    "ldapmodify",
+    `dn: cn=${workgroup},${stack.ldap.workgroupBase}\nchangetype: modify\nadd: member\nmember: uid=${uid},${stack.ldap.peopleBase}\n`,
   );
-  return body.id;
 }
 
 /** Waits for the demo backend's call whose argv `matches`. */
 async function waitForCall(
   stack: StackInfo,
   matches: (argv: string[]) => boolean,
-): Promise<{ argv: string[] }> {
-  let found: { argv: string[] } | undefined;
+  diagnose: () => string | Promise<string> = () => "",
+): Promise<{ argv: string[]; stdin: string }> {
+  let found: { argv: string[]; stdin: string } | undefined;
   for (let i = 0; i < 600 && found === undefined; i++) {
     const text = await Deno.readTextFile(stack.remctl.callsFile).catch(() =>
       ""
     );
     found = text.split("\n").filter((line) => line !== "")
-      .map((line) => JSON.parse(line) as { argv: string[] })
+      .map((line) => JSON.parse(line) as { argv: string[]; stdin: string })
       .find((call) => matches(call.argv));
     if (found === undefined) await new Promise((r) => setTimeout(r, 100));
   }
   if (found === undefined) {
-    throw new Error("Timed out waiting for the remctl backend's call");
+    throw new Error(
+      `Timed out waiting for the remctl backend's call: ${await diagnose()}`,
+    );
   }
   return found;
 }
@@ -221,16 +210,21 @@ Deno.test({
   });
   console.error(`web: screenshots in ${artifacts}`);
   const dynamo = new DynamoDBClient(awsConfig(stack));
-  const sns = new SNSClient(awsConfig(stack));
   const sqs = new SQSClient(awsConfig(stack));
   await using journald = await Journald.start();
+  const event = EventProcess.start({
+    dir: stack.dir,
+    config: stack.config,
+    keyFile: `${stack.dir}/secrets/channel.key`,
+    socket: `${stack.dir}/run/event.sock`,
+    metricsPort: 0,
+  }, stack);
+  await event.waitReady(60_000);
   const ldap = RoleProcess.start(stack, {
     dir: stack.dir,
     config: stack.config,
-    keyFile: "",
-    socket: "",
-    dataDir: `${stack.dir}/data/ldap`,
-  }, { args: ["--stdout"] });
+  });
+  await ldap.waitForLog(/Ready: /, 60_000);
   const remctl = RoleProcess.start(stack, {
     dir: stack.dir,
     config: stack.config,
@@ -259,6 +253,13 @@ Deno.test({
       });
       await page.goto(`${base}${path}`);
       return page;
+    };
+    /** Where an event stopped on its way to the backend. */
+    const diagnose = (id: string) => async () => {
+      const live = await (await fetch(`${base}/events`)).text();
+      return `id ${id}; on the site's live list: ${
+        live.includes(id)
+      }; remctl log: ${remctl.stderr.slice(-3000)}`;
     };
     const directory = new Directory(web.ldap_store);
     await until(
@@ -319,11 +320,6 @@ Deno.test({
           })
             .waitFor();
         }
-        await publish(sns, stack, {
-          type: "member.added",
-          workgroup: "uit:helpdesk",
-          uid: "chart",
-        });
         await page.locator('figure[data-figure="events_per_minute"] .uplot')
           .waitFor();
         await page.screenshot({
@@ -368,17 +364,12 @@ Deno.test({
           (globalThis as { marker?: number }).marker = 1
         );
         await page.locator('body[data-live="open"]').waitFor();
-        const id = await publish(sns, stack, {
-          type: "member.added",
-          workgroup: "uit:network-ops",
-          uid: "live-check",
+        // A real directory change, through wgsync-ldap, wgsync-event and SNS.
+        await addMember(stack, "uit:network-ops", "u002999");
+        const row = page.locator("#events tbody tr").filter({
+          hasText: /member\.added\s*uit:network-ops\s*u002999/,
         });
-        const row = page.locator(`#events tr[data-id="${id}"]`);
         await row.waitFor();
-        assert.match(
-          await row.innerText(),
-          /member\.added\s+uit:network-ops\s+live-check/,
-        );
         assert.equal(
           await page.evaluate(() => (globalThis as { marker?: number }).marker),
           1,
@@ -397,20 +388,17 @@ Deno.test({
       for (const page of [all, filtered]) {
         await page.locator('body[data-live="open"]').waitFor();
       }
-      const other = await publish(sns, stack, {
-        type: "member.removed",
-        workgroup: "uit:identity",
-        uid: "f1",
-      });
-      const wanted = await publish(sns, stack, {
-        type: "member.removed",
-        workgroup: "research-computing:hpc",
-        uid: "f2",
-      });
-      await all.locator(`tr[data-id="${other}"]`).waitFor();
-      await all.locator(`tr[data-id="${wanted}"]`).waitFor();
-      await filtered.locator(`tr[data-id="${wanted}"]`).waitFor();
-      assert.equal(await filtered.locator(`tr[data-id="${other}"]`).count(), 0);
+      await addMember(stack, "uit:identity", "u002998");
+      await addMember(stack, "research-computing:admins", "u002998");
+      const other = /member\.added\s*uit:identity\s*u002998/;
+      const wanted = /member\.added\s*research-computing:admins\s*u002998/;
+      // hasText matches the row's textContent: cells without separators.
+      const rows = (page: Page, text: RegExp) =>
+        page.locator("#events tbody tr").filter({ hasText: text });
+      await rows(all, other).waitFor();
+      await rows(all, wanted).waitFor();
+      await rows(filtered, wanted).waitFor();
+      assert.equal(await rows(filtered, other).count(), 0);
       await all.close();
       await filtered.close();
     });
@@ -426,7 +414,7 @@ Deno.test({
               stem: { S: stem },
               enabled: { BOOL: true },
               discoveredAt: { S: "2026-12-01T00:00:00.000Z" },
-              firstWorkgroup: { S: `${stem}:first` },
+              discoveredFrom: { S: `${stem}:first` },
             },
           }),
         );
@@ -580,10 +568,6 @@ Deno.test({
           "the hostile workgroup in the store",
           30_000,
         );
-        const id = await publish(sns, stack, {
-          type: "workgroup.created",
-          workgroup: HOSTILE,
-        });
         const list = await open(reader, "/workgroups?q=script");
         await list.getByRole("link", { name: HOSTILE }).click();
         await list.locator("h1").filter({ hasText: HOSTILE }).waitFor();
@@ -591,11 +575,14 @@ Deno.test({
           await list.locator("h1").innerText(),
           `Workgroup ${HOSTILE}`,
         );
-        await list.locator(`tr[data-id="${id}"]`).waitFor();
-        const events = await open(reader, "/events");
-        assert.equal(
-          await events.locator(`tr[data-id="${id}"] a`).innerText(),
-          HOSTILE,
+        // Its workgroup.created, through wgsync-event, on the workgroup page.
+        await list.locator("#events tbody tr").filter({
+          hasText: "workgroup.created",
+        }).waitFor();
+        const events = await open(reader, "/events?type=workgroup.created");
+        assert.ok(
+          (await events.locator("#events tbody tr a").allInnerTexts())
+            .includes(HOSTILE),
         );
         assert.equal(await events.locator("script:not([src])").count(), 0);
         assert.deepEqual(dialogs, []);
@@ -673,13 +660,15 @@ Deno.test({
           /^Snapshot of research-computing:oak-storage queued \(([0-9a-f]{64})\)\.$/
             .exec(snapshotLine)?.[1];
         assert.ok(snapshotId, snapshotLine);
-        await until(
-          () => ldap.lines.some((line) => line.includes(snapshotId)),
-          "the redrive's snapshot in wgsync-ldap's outbox",
+        await waitForCall(
+          stack,
+          (argv) => argv.includes(snapshotId),
+          diagnose(snapshotId),
         );
         const calls = await waitForCall(
           stack,
           (argv) => argv.includes(event.id),
+          diagnose(event.id),
         );
         assert.deepEqual(calls.argv.slice(1, 5), [
           "member.added",
@@ -727,27 +716,11 @@ Deno.test({
           path: `${artifacts}/resync.png`,
           fullPage: true,
         });
-        let body: WorkgroupEvent | undefined;
-        await until(() => {
-          const found = ldap.lines.find((l) => l.includes(id));
-          body = found === undefined ? undefined : JSON.parse(found);
-          return body !== undefined;
-        }, "the snapshot in wgsync-ldap's outbox (its --stdout sink)");
-        // wgsync-event is not in the pipeline yet: publish what it would.
-        await sns.send(
-          new PublishCommand({
-            TopicArn: stack.aws.topicArn,
-            Message: JSON.stringify(body),
-            MessageGroupId: workgroup,
-            MessageDeduplicationId: id,
-            MessageAttributes: {
-              type: { DataType: "String", StringValue: "workgroup.snapshot" },
-              stem: { DataType: "String", StringValue: "uit" },
-              workgroup: { DataType: "String", StringValue: workgroup },
-            },
-          }),
+        const call = await waitForCall(
+          stack,
+          (argv) => argv.includes(id),
+          diagnose(id),
         );
-        const call = await waitForCall(stack, (argv) => argv.includes(id));
         assert.deepEqual(call.argv.slice(1, 3), [
           "workgroup.snapshot",
           workgroup,
@@ -756,8 +729,13 @@ Deno.test({
           stack,
           stack.ldap.workgroupBase,
         )).get(workgroup);
+        // remctld's stdin=last hands {members} to the backend on stdin.
         assert.deepEqual(
-          new Set(body!.members!.map((m) => m.dn.toLowerCase())),
+          new Set(
+            (JSON.parse(call.stdin) as { dn: string }[]).map((m) =>
+              m.dn.toLowerCase()
+            ),
+          ),
           members,
         );
         await page.close();
@@ -791,14 +769,16 @@ Deno.test({
   } finally {
     await browser?.close();
     const code = await role.stop();
-    await ldap.stop();
+    const ldapCode = await ldap.stop();
+    const eventCode = await event.stop();
     const remctlCode = await remctl.stop();
     dynamo.destroy();
-    sns.destroy();
     sqs.destroy();
     await t.step("SIGTERM stops the site cleanly", () => {
       assert.equal(code, 0, role.stderr);
       assert.equal(remctlCode, 0, remctl.stderr);
+      assert.equal(ldapCode, 0, ldap.stderr);
+      assert.equal(eventCode, 0, event.stderr);
       assert.ok(role.notify.messages.some((m) => m.includes("STOPPING=1")));
       assert.ok(
         role.notify.messages.some((m) =>

@@ -1,7 +1,8 @@
 /**
  * The stems table (DynamoDB, key `stem`) as the site shows and edits it.
  * wgsync-event creates an item the first time it sees a stem
- * (`discoveredAt`, `firstWorkgroup`, `enabled = true`, no `topicArn`);
+ * (`discoveredAt`, `discoveredFrom` — the first workgroup — `enabled = true`,
+ * no `topicArn`; see lib/wgsync_event/stems.ts);
  * operators enable or disable a stem and set or clear its topic override.
  *
  * Listing reads the whole table (paginated Scan) and sorts and filters it in
@@ -26,7 +27,7 @@ export interface Stem {
   /** ISO-8601 time wgsync-event first saw the stem. */
   discoveredAt?: string;
   /** The workgroup it was first seen in. */
-  firstWorkgroup?: string;
+  discoveredFrom?: string;
 }
 
 /** One page of stems. */
@@ -99,7 +100,7 @@ export class StemTable {
     const needle = query.trim().toLowerCase();
     const matching = (await this.all()).filter((stem) =>
       needle === "" || stem.stem.toLowerCase().includes(needle) ||
-      (stem.firstWorkgroup ?? "").toLowerCase().includes(needle)
+      (stem.discoveredFrom ?? "").toLowerCase().includes(needle)
     );
     const pages = Math.max(1, Math.ceil(matching.length / pageSize));
     const page = Math.min(Math.max(1, Math.trunc(options.page ?? 1)), pages);
@@ -195,6 +196,6 @@ function toStem(item: Record<string, AttributeValue>): Stem | undefined {
     enabled: item.enabled?.BOOL ?? true,
     topicArn: item.topicArn?.S,
     discoveredAt: item.discoveredAt?.S,
-    firstWorkgroup: item.firstWorkgroup?.S,
+    discoveredFrom: item.discoveredFrom?.S,
   };
 }

@@ -71,13 +71,13 @@ function StemRow(props: { stem: Stem; context: PageContext; admin: boolean }) {
       <td>{stem.stem}</td>
       <td>{stem.discoveredAt ?? "—"}</td>
       <td>
-        {stem.firstWorkgroup === undefined ? "—" : (
+        {stem.discoveredFrom === undefined ? "—" : (
           <a
             href={`/workgroup?${new URLSearchParams({
-              name: stem.firstWorkgroup,
+              name: stem.discoveredFrom,
             })}`}
           >
-            {stem.firstWorkgroup}
+            {stem.discoveredFrom}
           </a>
         )}
       </td>

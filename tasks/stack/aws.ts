@@ -127,7 +127,11 @@ export async function provisionAws(endpoint: string): Promise<AwsResources> {
         createTargetQueue(sqs, sns, { target, stems, topicArn })
       ),
     );
-    const webQueueUrl = await createWebQueue(sqs, sns, topicArn);
+    // wgsync-web's live events: every event (no filter policy).
+    const webQueueUrl = await createSubscribedQueue(sqs, sns, {
+      name: "wgsync-web.fifo",
+      topicArn,
+    });
     return {
       webQueueUrl,
       stemsTable,
@@ -210,34 +214,6 @@ async function createTargetQueue(
     ),
     filterPolicy,
   };
-}
-
-/**
- * wgsync-web's live-events queue: FIFO, subscribed to the topic with raw
- * delivery and no filter policy (it shows every event), messages kept an
- * hour (the site only shows recent ones).
- */
-async function createWebQueue(
-  sqs: SQSClient,
-  sns: SNSClient,
-  topicArn: string,
-): Promise<string> {
-  const queue = await sqs.send(
-    new CreateQueueCommand({
-      QueueName: "wgsync-web.fifo",
-      Attributes: { FifoQueue: "true", MessageRetentionPeriod: "3600" },
-    }),
-  );
-  const url = required(queue.QueueUrl, "CreateQueue QueueUrl");
-  await sns.send(
-    new SubscribeCommand({
-      TopicArn: topicArn,
-      Protocol: "sqs",
-      Endpoint: await queueArn(sqs, url),
-      Attributes: { RawMessageDelivery: "true" },
-    }),
-  );
-  return url;
 }
 
 /** Options of {@linkcode createSubscribedQueue}. */
