@@ -15,7 +15,7 @@ import { DeadLettersPage, type TargetLetters } from "./dead_letters_page.tsx";
 import { EventsPage } from "./events_page.tsx";
 import { FIGURES } from "./figures.ts";
 import { formatNumber } from "./layout.tsx";
-import { type LiveFilter, matches } from "./live.ts";
+import { type LiveEvent, type LiveFilter, matches } from "./live.ts";
 import { OverviewPage, stateText } from "./overview_page.tsx";
 import { describeError } from "../role/mod.ts";
 import { pageContext, type SiteEnv, type SiteParts } from "./site.ts";
@@ -125,6 +125,7 @@ export function createApp(parts: SiteParts): Hono<SiteEnv> {
         context={pageContext(c, parts)}
         filter={filter}
         events={parts.live.recent(filter)}
+        since={Date.now()}
         configured={parts.live.configured}
         error={parts.live.lastError}
       />,
@@ -132,15 +133,23 @@ export function createApp(parts: SiteParts): Hono<SiteEnv> {
   });
   app.get("/events/stream", (c) => {
     const filter = liveFilter(c);
+    const since = Number(c.req.query("since"));
     return streamSSE(c, async (stream) => {
-      const unsubscribe = parts.live.subscribe((event) => {
-        if (!matches(event, filter)) return;
+      const send = (event: LiveEvent) =>
         stream.writeSSE({
           event: "event",
           id: event.id,
           data: JSON.stringify(event),
         }).catch(() => {});
+      const unsubscribe = parts.live.subscribe((event) => {
+        if (matches(event, filter)) send(event);
       });
+      // What arrived after the page was read and before this stream opened.
+      if (Number.isFinite(since)) {
+        for (const event of parts.live.recent(filter).reverse()) {
+          if (event.receivedAt >= since) send(event);
+        }
+      }
       await untilClosed(stream, parts.signal);
       unsubscribe();
     });
@@ -185,9 +194,8 @@ export function createApp(parts: SiteParts): Hono<SiteEnv> {
       <WorkgroupPage
         context={pageContext(c, parts)}
         name={name}
-        events={parts.live.recent({ workgroup: name }).filter((event) =>
-          event.workgroup === name
-        )}
+        events={parts.live.recent({ workgroup: name, exact: true })}
+        since={Date.now()}
         members={members}
         error={error}
         canResync={parts.controlSocket !== undefined}
@@ -228,6 +236,7 @@ function liveFilter(c: Context<SiteEnv>): LiveFilter {
     const value = c.req.query(key)?.trim();
     if (value) filter[key] = value;
   }
+  if (c.req.query("exact") === "true") filter.exact = true;
   return filter;
 }
 

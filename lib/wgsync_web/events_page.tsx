@@ -27,6 +27,8 @@ export function EventsPage(
     events: LiveEvent[];
     configured: boolean;
     error?: string;
+    /** When the list was read (ms): the stream replays what came since. */
+    since: number;
   },
 ) {
   const { filter } = props;
@@ -63,16 +65,25 @@ export function EventsPage(
         </select>
         <button type="submit">Filter</button>
       </form>
-      <EventTable events={props.events} filter={filter} />
+      <EventTable events={props.events} filter={filter} since={props.since} />
     </Page>
   );
 }
 
-/** The table of events; `data-stream` is where app.js subscribes. */
-export function EventTable(props: { events: LiveEvent[]; filter: LiveFilter }) {
+/**
+ * The table of events; `data-stream` is where app.js subscribes, with the
+ * time the list was read, so events that arrive before the stream is open
+ * are replayed rather than lost.
+ */
+export function EventTable(
+  props: { events: LiveEvent[]; filter: LiveFilter; since: number },
+) {
   const query = new URLSearchParams(
-    Object.entries(props.filter).filter(([, v]) => v) as [string, string][],
+    Object.entries(props.filter).filter(([, v]) => v).map((
+      [k, v],
+    ) => [k, String(v)]),
   );
+  query.set("since", String(props.since));
   return (
     <table id="events" data-stream={`/events/stream?${query}`}>
       <thead>

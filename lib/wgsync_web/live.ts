@@ -48,11 +48,14 @@ export interface LiveEvent {
   problem?: string;
 }
 
-/** What the live list can be filtered by (substring of workgroup). */
+/** What the live list can be filtered by. */
 export interface LiveFilter {
   stem?: string;
+  /** A part of the workgroup name (the whole name with `exact`). */
   workgroup?: string;
   type?: string;
+  /** Match `workgroup` exactly (a workgroup's own page). */
+  exact?: boolean;
 }
 
 /** Options for {@linkcode LiveEvents}. */
@@ -69,7 +72,10 @@ const logger = getLogger("web");
 export function matches(event: LiveEvent, filter: LiveFilter): boolean {
   return (!filter.stem || event.stem === filter.stem) &&
     (!filter.type || event.type === filter.type) &&
-    (!filter.workgroup || event.workgroup.includes(filter.workgroup));
+    (!filter.workgroup ||
+      (filter.exact
+        ? event.workgroup === filter.workgroup
+        : event.workgroup.includes(filter.workgroup)));
 }
 
 /** The site's feed of events. */

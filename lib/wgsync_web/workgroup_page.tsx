@@ -66,6 +66,8 @@ export function WorkgroupPage(
     members?: DirectoryMember[];
     error?: string;
     canResync: boolean;
+    /** When the events were read (ms). */
+    since: number;
   },
 ) {
   const { context, name } = props;
@@ -81,7 +83,11 @@ export function WorkgroupPage(
         </form>
       )}
       <h2>Recent events</h2>
-      <EventTable events={props.events} filter={{ workgroup: name }} />
+      <EventTable
+        events={props.events}
+        filter={{ workgroup: name, exact: true }}
+        since={props.since}
+      />
       <h2>Current members</h2>
       {props.error && <p class="warning">{props.error}</p>}
       {props.members === undefined

@@ -55,6 +55,9 @@ function followEvents() {
   const source = new EventSource(table.dataset.stream);
   source.addEventListener("event", (message) => {
     const event = JSON.parse(message.data);
+    // The stream replays what came since the page was read: skip what it shows.
+    const shown = [...body.rows].some((row) => row.dataset.id === event.id);
+    if (shown) return;
     body.prepend(eventRow(event));
     while (body.rows.length > 500) body.deleteRow(-1);
   });
