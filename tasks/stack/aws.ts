@@ -128,7 +128,7 @@ export async function provisionAws(endpoint: string): Promise<AwsResources> {
       ),
     );
     // wgsync-web's live events: every event (no filter policy).
-    const webQueueUrl = await createSubscribedQueue(sqs, sns, {
+    const { url: webQueueUrl } = await createSubscribedQueue(sqs, sns, {
       name: "wgsync-web.fifo",
       topicArn,
     });
