@@ -73,7 +73,26 @@ Deno.test("one kept-open connection runs many commands with output, without, and
     } finally {
       await Deno.remove(stack.remctl.exitCodeFile);
     }
-    await connection.noop({ timeoutMs: 5_000 });
+    // After a command with output the next one continues an empty started
+    // command: a long one (several chunks) and a refused one work as well.
+    const parts = ["a", "b", "c"].map((c) => c.repeat(60_000));
+    const long = await connection.run(
+      enc([...BENCH_COMMANDS.output, ...parts]),
+      { timeoutMs: 10_000 },
+    );
+    assert.equal(text(long.stdout), `bench-output ${parts.join(" ")}\n`);
+    await assert.rejects(
+      connection.run(enc(["wgsync", "nonesuch"]), { timeoutMs: 5_000 }),
+      {
+        name: "RemctlError",
+        code: 5,
+      },
+    );
+    const after = await connection.run(
+      enc([...BENCH_COMMANDS.output, "again"]),
+      { timeoutMs: 5_000 },
+    );
+    assert.equal(text(after.stdout), "bench-output again\n");
     assert.equal(connection.usable, true);
   } finally {
     connection.close();
@@ -94,6 +113,26 @@ Deno.test("an unknown command or a principal without access is a remote error an
           `The remctl server ${stack.remctl.host}:${stack.remctl.port} ("${stack.remctl.service}") refused the command: ERROR_UNKNOWN_COMMAND: Unknown command`,
       },
     );
+    // After a command with output the next one continues an empty started
+    // command: a long one (several chunks) and a refused one work as well.
+    const parts = ["a", "b", "c"].map((c) => c.repeat(60_000));
+    const long = await connection.run(
+      enc([...BENCH_COMMANDS.output, ...parts]),
+      { timeoutMs: 10_000 },
+    );
+    assert.equal(text(long.stdout), `bench-output ${parts.join(" ")}\n`);
+    await assert.rejects(
+      connection.run(enc(["wgsync", "nonesuch"]), { timeoutMs: 5_000 }),
+      {
+        name: "RemctlError",
+        code: 5,
+      },
+    );
+    const after = await connection.run(
+      enc([...BENCH_COMMANDS.output, "again"]),
+      { timeoutMs: 5_000 },
+    );
+    assert.equal(text(after.stdout), "bench-output again\n");
     assert.equal(connection.usable, true);
     const quiet = await connection.run(enc(BENCH_COMMANDS.quiet), {
       timeoutMs: 5_000,
@@ -214,6 +253,23 @@ Deno.test("commands longer than one token are split into continued MESSAGE_COMMA
     commandMessages([Uint8Array.of(7)], { keepAlive: false, chunkData: 65_000 })
       .map((m) => [...m]),
     [[2, 1, 0, 0, 0, 0, 0, 1, 0, 0, 0, 1, 7]],
+  );
+  // Continuing an empty started command: 2 ..., 3 (one chunk: 3).
+  assert.deepEqual(
+    commandMessages([big], {
+      keepAlive: true,
+      chunkData: 65_000,
+      continued: true,
+    }).map((m) => m[3]),
+    [2, 2, 3],
+  );
+  assert.deepEqual(
+    commandMessages([Uint8Array.of(7)], {
+      keepAlive: true,
+      chunkData: 65_000,
+      continued: true,
+    }).map((m) => m[3]),
+    [3],
   );
   assert.throws(() => decodeServerMessage(Uint8Array.of(2, 3, 1, 0, 0, 0, 9)), {
     name: "TypeError",

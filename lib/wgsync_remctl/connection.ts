@@ -3,17 +3,29 @@
  * context is established once and reused for every command.
  *
  * Why not `libremctl` through FFI: both were measured against the stack's
- * remctld (see the issue note and `tasks/bench_remctl.ts`). libremctl names
- * the ticket cache safely (`remctl_set_ccache` stores the name and imports it
- * with `gss_krb5_import_cred`; 0 crashes in 60 opens on empty, corrupt and
- * missing caches), but its calls block a thread, so concurrency needs
- * `nonblocking: true` (a thread-pool thread per call) and its timeouts are
- * per read, not per command. Written here, the connection is an ordinary
- * async socket, the command timeout covers the whole command, and one
- * protocol detail removes remctld's 40 ms Nagle/delayed-ACK stall on every
- * command with output: as soon as an OUTPUT message arrives the client sends
- * a v3 NOOP, whose segment carries the ACK remctld's held STATUS token
- * waits for (measured: a command with output from 44 ms to about 1 ms).
+ * remctld (`deno task bench:remctl` runs both). libremctl names the ticket
+ * cache safely (`remctl_set_ccache` only stores the name; `remctl_open`
+ * imports it with `krb5_cc_resolve` + `gss_krb5_import_cred`, never through
+ * KRB5CCNAME: 0 crashes in 80 opens on empty, corrupt, missing and expired
+ * caches, where the `remctl` CLI with KRB5CCNAME on an empty cache crashed
+ * 5 of 15 times), but its calls block a thread (concurrency needs
+ * `nonblocking: true`, a thread-pool thread per call), its timeout is per
+ * socket operation rather than per command, and it cannot avoid remctld's
+ * 40 ms stall on every command with output. Written here, a connection is an
+ * ordinary async socket, the timeout covers the whole command, and the stall
+ * goes away:
+ *
+ * remctld writes OUTPUT and then STATUS as two small segments; Nagle holds
+ * STATUS until OUTPUT is acknowledged, and the client's kernel delays that
+ * ACK up to 40 ms since the client has nothing to send. So as soon as OUTPUT
+ * arrives this client sends the empty start of its NEXT command (a
+ * MESSAGE_COMMAND with continue status 1 and no data, which the server
+ * buffers without answering): its segment carries the ACK, STATUS leaves at
+ * once, and the next command is sent as the continuation (status 3) of that
+ * start. An idle connection so started is closed with MESSAGE_QUIT, which
+ * the protocol allows in the middle of a continued command. (A v3 NOOP
+ * instead only moves the stall: its reply is one more small segment.)
+ * Measured at concurrency 1: a command with output from p50 44 ms to 1.5 ms.
  *
  * @module
  */
@@ -22,8 +34,8 @@ import { GssInitiator } from "../gssapi/mod.ts";
 import {
   commandMessages,
   decodeServerMessage,
+  EMPTY_COMMAND_START,
   encodeToken,
-  NOOP_MESSAGE,
   QUIT_MESSAGE,
   REMOTE_ERRORS,
   type ServerMessage,
@@ -49,7 +61,7 @@ export interface RemctlConnectionOptions {
   ccache: string;
   /** Connect + GSS handshake timeout in milliseconds. @default {10000} */
   timeoutMs?: number;
-  /** Send a v3 NOOP after the first OUTPUT of a command (see the module doc). @default {true} */
+  /** Send the empty start of the next command when OUTPUT arrives (see the module doc). @default {true} */
   ackOutput?: boolean;
 }
 
@@ -68,10 +80,10 @@ export class RemctlConnection {
   #gss: GssInitiator;
   #where: string;
   #ackOutput: boolean;
-  #v3 = true;
   /** Argument bytes per MESSAGE_COMMAND: 64 KiB of wrap input less the 4-octet header. */
   #chunkData = TOKEN_MAX_DATA - 4;
-  #pendingNoops = 0;
+  /** An empty continued command was sent: the next command continues it. */
+  #started = false;
   #busy = false;
   #closed = false;
   #lastUsed = performance.now();
@@ -198,7 +210,7 @@ export class RemctlConnection {
     return !this.#closed;
   }
 
-  /** Milliseconds since the last command or NOOP finished. */
+  /** Milliseconds since the last command finished. */
   get idleMs(): number {
     return this.#busy ? 0 : performance.now() - this.#lastUsed;
   }
@@ -219,31 +231,25 @@ export class RemctlConnection {
         const tokens = commandMessages(args, {
           keepAlive: true,
           chunkData: this.#chunkData,
+          continued: this.#started,
         }).map(
           (message) =>
             encodeToken(TOKEN_DATA | TOKEN_PROTOCOL, this.#gss.wrap(message)),
         );
+        this.#started = false;
         for (const token of tokens) await this.#writeAll(token);
         const stdout: Uint8Array[] = [];
         const stderr: Uint8Array[] = [];
-        // See the module doc: one NOOP for the first OUTPUT (releases STATUS)
-        // and one for the first late NOOP reply (releases this command's OUTPUT).
-        let ackedOutput = false;
-        let ackedReply = false;
         for (;;) {
           const message = await this.#readMessage();
           switch (message.type) {
-            case "noop":
-              if (this.#ackOutput && !ackedReply) {
-                ackedReply = true;
-                await this.#sendNoop();
-              }
-              break;
             case "output":
               (message.stream === 1 ? stdout : stderr).push(message.data);
-              if (this.#ackOutput && this.#v3 && !ackedOutput) {
-                ackedOutput = true;
-                await this.#sendNoop();
+              if (this.#ackOutput && !this.#started) {
+                // See the module doc: its segment carries the ACK remctld's
+                // STATUS waits for, and the server answers it with nothing.
+                this.#started = true;
+                await this.#writeAll(this.#wrapToken(EMPTY_COMMAND_START));
               }
               break;
             case "status":
@@ -266,19 +272,6 @@ export class RemctlConnection {
               );
           }
         }
-      },
-    );
-  }
-
-  /** Sends a NOOP and reads its reply (protocol v3 servers). */
-  async noop(options: { timeoutMs: number }): Promise<void> {
-    await this.#exclusive(
-      "keep the connection alive",
-      options.timeoutMs,
-      async () => {
-        await this.#writeAll(this.#wrapToken(NOOP_MESSAGE));
-        this.#pendingNoops++;
-        await this.#drainNoops();
       },
     );
   }
@@ -346,11 +339,6 @@ export class RemctlConnection {
     }
   }
 
-  async #sendNoop(): Promise<void> {
-    this.#pendingNoops++;
-    await this.#writeAll(this.#wrapToken(NOOP_MESSAGE));
-  }
-
   #wrapToken(message: Uint8Array): Uint8Array {
     return encodeToken(TOKEN_DATA | TOKEN_PROTOCOL, this.#gss.wrap(message));
   }
@@ -362,54 +350,25 @@ export class RemctlConnection {
     }
   }
 
-  /** The next message; a NOOP only as the reply to one of ours. */
+  /** The next message. */
   async #readMessage(): Promise<ServerMessage> {
-    for (;;) {
-      const token = await this.#reader.read();
-      if ((token.flags & TOKEN_DATA) === 0) {
-        throw new RemctlError(
-          `The ${this.#where} sent a token with flags 0x${
-            token.flags.toString(16)
-          } where a data token was expected`,
-          { kind: "protocol" },
-        );
-      }
-      const { data } = this.#gss.unwrap(token.payload);
-      let decoded: ServerMessage;
-      try {
-        decoded = decodeServerMessage(data);
-      } catch (error) {
-        throw new RemctlError(
-          `The ${this.#where} sent a malformed message: ${message(error)}`,
-          { kind: "protocol", cause: error },
-        );
-      }
-      if (decoded.type === "noop" && this.#pendingNoops > 0) {
-        this.#pendingNoops--;
-        return decoded;
-      }
-      if (decoded.type === "version" && this.#pendingNoops > 0) {
-        // A version 2 server answers NOOP with MESSAGE_VERSION: stop sending it.
-        this.#pendingNoops--;
-        this.#v3 = false;
-        continue;
-      }
-      return decoded;
+    const token = await this.#reader.read();
+    if ((token.flags & TOKEN_DATA) === 0) {
+      throw new RemctlError(
+        `The ${this.#where} sent a token with flags 0x${
+          token.flags.toString(16)
+        } where a data token was expected`,
+        { kind: "protocol" },
+      );
     }
-  }
-
-  async #drainNoops(): Promise<void> {
-    while (this.#pendingNoops > 0) {
-      const token = await this.#reader.read();
-      const message = decodeServerMessage(this.#gss.unwrap(token.payload).data);
-      if (message.type !== "noop" && message.type !== "version") {
-        throw new RemctlError(
-          `The ${this.#where} answered a NOOP with a ${message.type} message`,
-          { kind: "protocol" },
-        );
-      }
-      if (message.type === "version") this.#v3 = false;
-      this.#pendingNoops--;
+    const { data } = this.#gss.unwrap(token.payload);
+    try {
+      return decodeServerMessage(data);
+    } catch (error) {
+      throw new RemctlError(
+        `The ${this.#where} sent a malformed message: ${message(error)}`,
+        { kind: "protocol", cause: error },
+      );
     }
   }
 }

@@ -70,7 +70,7 @@ export function encodeToken(flags: number, payload: Uint8Array): Uint8Array {
  */
 export function commandMessages(
   args: readonly Uint8Array[],
-  options: { keepAlive: boolean; chunkData: number },
+  options: { keepAlive: boolean; chunkData: number; continued?: boolean },
 ): Uint8Array[] {
   let total = 4;
   for (const arg of args) total += 4 + arg.byteLength;
@@ -90,7 +90,16 @@ export function commandMessages(
       i * options.chunkData,
       (i + 1) * options.chunkData,
     );
-    const status = chunks === 1 ? 0 : i === 0 ? 1 : i === chunks - 1 ? 3 : 2;
+    const last = i === chunks - 1;
+    const status = options.continued
+      ? (last ? 3 : 2)
+      : chunks === 1
+      ? 0
+      : i === 0
+      ? 1
+      : last
+      ? 3
+      : 2;
     const message = new Uint8Array(4 + part.byteLength);
     message.set([2, MESSAGE_COMMAND, options.keepAlive ? 1 : 0, status]);
     message.set(part, 4);
@@ -99,8 +108,17 @@ export function commandMessages(
   return messages;
 }
 
-/** MESSAGE_NOOP (version 3). */
-export const NOOP_MESSAGE: Uint8Array = Uint8Array.of(3, MESSAGE_NOOP);
+/**
+ * The empty start of a continued MESSAGE_COMMAND (continue status 1, no
+ * data): the server waits for the rest without answering.
+ */
+export const EMPTY_COMMAND_START: Uint8Array = Uint8Array.of(
+  2,
+  MESSAGE_COMMAND,
+  1,
+  1,
+);
+
 /** MESSAGE_QUIT. */
 export const QUIT_MESSAGE: Uint8Array = Uint8Array.of(2, MESSAGE_QUIT);
 
