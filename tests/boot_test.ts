@@ -197,18 +197,18 @@ Deno.test("boot: wgsync.target under a real systemd as PID 1", async (t) => {
     await t.step(
       "each role's records are in the journal with WGSYNC_* fields",
       async () => {
-        const byUnit: Record<string, string> = {
-          "wgsync-ldap-keytab-obtain.service": "wgsync-keytab-obtain",
-          "wgsync-ebs.service": "wgsync-ebs",
-          "wgsync-event.service": "wgsync-event",
-          "wgsync-ldap.service": "wgsync-ldap",
-          "wgsync-remctl.service": "wgsync-remctl",
-          "wgsync-web.service": "wgsync-web",
-        };
-        for (const [unit, identifier] of Object.entries(byUnit)) {
-          const own = (await journal(unit)).filter((record) =>
-            record.SYSLOG_IDENTIFIER === identifier
-          );
+        // By SYSLOG_IDENTIFIER: a oneshot may exit before journald reads its
+        // last datagrams, and journald then cannot name their unit.
+        const identifiers = [
+          "wgsync-keytab-obtain",
+          "wgsync-ebs",
+          "wgsync-event",
+          "wgsync-ldap",
+          "wgsync-remctl",
+          "wgsync-web",
+        ];
+        for (const identifier of identifiers) {
+          const own = await system.journal(["-t", identifier]);
           const fields = new Set(
             own.flatMap((record) =>
               Object.keys(record).filter((key) => key.startsWith("WGSYNC_"))
@@ -219,8 +219,8 @@ Deno.test("boot: wgsync.target under a real systemd as PID 1", async (t) => {
             `no WGSYNC_* field in the ${own.length} records of ${identifier}`,
           );
         }
-        const obtained = (await journal("wgsync-ldap-keytab-obtain.service"))
-          .find((record) => record.WGSYNC_KEYTAB !== undefined);
+        const obtained = (await system.journal(["-t", "wgsync-keytab-obtain"]))
+          .find((record) => record.WGSYNC_INSTANCE === "ldap");
         assert.deepEqual(
           [obtained?.WGSYNC_KEYTAB, obtained?.WGSYNC_PRINCIPAL],
           ["/run/wgsync-ldap/keytab", stack.principals.ldapClient],

@@ -140,7 +140,7 @@ exec env -i container="$NAME" setpriv --bounding-set "$CAPS" \
 `;
 
 /**
- * The child of `unshare` once it runs systemd. Read with cat(1): Deno wants
+ * The child of `unshare` that runs systemd, once it does. Read with cat(1): Deno wants
  * --allow-all to read another process's /proc entries.
  */
 async function systemdChild(unshare: number): Promise<number | undefined> {
@@ -149,13 +149,13 @@ async function systemdChild(unshare: number): Promise<number | undefined> {
       (await new Deno.Command("cat", { args: [path], stderr: "null" }).output())
         .stdout,
     ).trim();
-  const candidate = Number(
-    (await read(`/proc/${unshare}/task/${unshare}/children`)).split(" ")[0],
-  );
-  if (!(candidate > 0)) return undefined;
-  return (await read(`/proc/${candidate}/comm`)) === "systemd"
-    ? candidate
-    : undefined;
+  // Its children: the guardian shell and PID 1 of the sandbox.
+  const children = (await read(`/proc/${unshare}/task/${unshare}/children`))
+    .split(" ").map(Number).filter((pid) => pid > 0);
+  for (const pid of children) {
+    if ((await read(`/proc/${pid}/comm`)) === "systemd") return pid;
+  }
+  return undefined;
 }
 
 function signalPid(pid: number, name: string): void {
@@ -216,8 +216,22 @@ export class BootedSystem {
     );
     await options.stage(stage);
     const cgroup = `/sys/fs/cgroup/unified/${name}`;
-    const script =
-      `mkdir "$6" && echo $$ > "$6/cgroup.procs" && exec unshare --pid --fork --kill-child=SIGKILL --mount --propagation private --uts --ipc --cgroup /bin/sh -c "$0" enter "$1" "$2" "$3" "$4" "$5"`;
+    // A guardian outside the sandbox's cgroup: if the test process dies
+    // without shutdown() (SIGKILL, Ctrl-C), it kills the sandbox (unshare
+    // --kill-child takes the PID namespace along) and removes the cgroup.
+    const script = `mkdir "$6"
+(
+  while kill -0 "$7" 2>/dev/null; do sleep 1; done
+  kill -KILL $$ 2>/dev/null
+  for i in 1 2 3 4 5 6 7 8 9 10; do
+    [ -d "$6" ] || exit 0
+    find "$6" -depth -type d -exec rmdir {} + 2>/dev/null
+    sleep 0.5
+  done
+) </dev/null >/dev/null 2>&1 &
+echo $! > "$1/guardian.pid"
+echo $$ > "$6/cgroup.procs"
+exec unshare --pid --fork --kill-child=SIGKILL --mount --propagation private --uts --ipc --cgroup /bin/sh -c "$0" enter "$1" "$2" "$3" "$4" "$5"`;
     const child = new Deno.Command("/bin/sh", {
       args: [
         "-c",
@@ -229,6 +243,7 @@ export class BootedSystem {
         name,
         DROPPED_CAPABILITIES.map((cap) => `-${cap}`).join(","),
         cgroup,
+        String(Deno.pid),
       ],
       stdin: "null",
       stdout: "null",
@@ -247,6 +262,7 @@ export class BootedSystem {
         signalPid(child.pid, "KILL");
         await child.status;
         await BootedSystem.#removeCgroup(cgroup);
+        await BootedSystem.#stopGuardian(work);
         throw new Error(
           `Cannot find the sandbox's PID 1 (${
             exited ? "the sandbox exited" : "timed out"
@@ -378,6 +394,14 @@ export class BootedSystem {
       await this.#child.status;
     }
     await BootedSystem.#removeCgroup(this.#cgroup);
+    await BootedSystem.#stopGuardian(this.work);
+  }
+
+  static async #stopGuardian(work: string): Promise<void> {
+    const pid = Number(
+      (await Deno.readTextFile(`${work}/guardian.pid`).catch(() => "")).trim(),
+    );
+    if (pid > 0) signalPid(pid, "KILL");
   }
 
   /** Removes the sandbox's cgroup directory, deepest first (retried while it empties). */
