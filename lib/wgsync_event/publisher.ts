@@ -5,6 +5,9 @@
  * pointer, goes out with `Publish`. `MessageGroupId` is the workgroup (order
  * per workgroup, parallelism across workgroups) and `MessageDeduplicationId`
  * the event id. A message's promise resolves only once SNS accepted it.
+ * Order: the channel server hands over a workgroup's next event only after
+ * the previous one was acknowledged, so the queue never holds two messages
+ * of one workgroup; a batch entry retried on its own cannot be overtaken.
  *
  * Failures: an entry a batch reports as failed, or one missing from both the
  * Successful and Failed lists (moto does that), is retried on its own; a
