@@ -173,7 +173,26 @@ async function run(stack: StackInfo): Promise<void> {
   console.log(
     `bench:pipeline — slapd → wgsync-ldap → channel → wgsync-event → moto SNS FIFO → SQS FIFO; ${GROUPS} workgroups; the machine may be loaded (figures of one run)`,
   );
+  const ownLatency = async () => {
+    const text = await (await fetch(metricsUrl)).text();
+    const value = (name: string) =>
+      Number(
+        text.split("\n").find((l) => l.startsWith(`${name} `))?.split(" ")[1] ??
+          0,
+      );
+    return {
+      sum: value("wgsync_event_publish_latency_seconds_sum"),
+      count: value("wgsync_event_publish_latency_seconds_count"),
+    };
+  };
+  const own0 = await ownLatency();
   await latencyPhase(stack, sqs, queue, groups);
+  const own1 = await ownLatency();
+  console.log(
+    `  of which inside wgsync-event (channel receipt → SNS accepted): mean ${
+      Math.round(((own1.sum - own0.sum) / (own1.count - own0.count)) * 1000)
+    } ms`,
+  );
   await publishLatency(sns, sqs, stack.aws.topicArn, queue, ou);
   await sns.send(new UnsubscribeCommand({ SubscriptionArn: subscriptionArn }));
   const before = await bareLoop(sns, stack.aws.topicArn, ou, THROUGHPUT);
