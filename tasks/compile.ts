@@ -93,6 +93,32 @@ async function run(args: string[], env?: Record<string, string>) {
   }
 }
 
+/**
+ * Runs a compiled role with `--help`: a DENORT_BIN that is not a denort
+ * runtime (e.g. the deno CLI itself) yields a binary that is not the role.
+ */
+async function checkExecutable(
+  path: string,
+  name: string,
+  denort: string,
+): Promise<void> {
+  const output = await new Deno.Command(path, {
+    args: ["--help"],
+    stdout: "piped",
+    stderr: "piped",
+  }).output().catch((error) => {
+    throw new Error(`Cannot run the compiled ${name}: path is "${path}"`, {
+      cause: error,
+    });
+  });
+  const text = new TextDecoder().decode(output.stdout);
+  if (!output.success || !text.startsWith(`Usage: ${name} `)) {
+    throw new Error(
+      `Cannot use DENORT_BIN as a denort runtime: the ${name} it built does not answer --help with its usage: DENORT_BIN is "${denort}"`,
+    );
+  }
+}
+
 /** Builds every role's artifact into `out`; returns the manifest written there. */
 export async function compileAll(
   out: string,
@@ -117,16 +143,24 @@ export async function compileAll(
   for (const role of roles) {
     const name = commandName(role);
     if (denort) {
-      await run([
-        "compile",
-        "--frozen",
-        "--cached-only",
-        ...runtimeFlags(),
-        ...permissionFlags(role),
-        "--output",
-        `${out}/bin/${name}`,
-        roleModule(role),
-      ], { DENORT_BIN: denort });
+      try {
+        await run([
+          "compile",
+          "--frozen",
+          "--cached-only",
+          ...runtimeFlags(),
+          ...permissionFlags(role),
+          "--output",
+          `${out}/bin/${name}`,
+          roleModule(role),
+        ], { DENORT_BIN: denort });
+      } catch (error) {
+        throw new Error(
+          `Cannot build ${name} with deno compile: DENORT_BIN is "${denort}"`,
+          { cause: error },
+        );
+      }
+      await checkExecutable(`${out}/bin/${name}`, name, denort);
       manifest.roles[name] = [`bin/${name}`];
     } else {
       await run([

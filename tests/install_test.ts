@@ -66,6 +66,21 @@ Deno.test("compile: without DENORT_BIN every role is a bundle and a launcher wit
   }
 });
 
+Deno.test("compile: a DENORT_BIN that is no denort runtime is refused, naming it", async () => {
+  const out = await Deno.makeTempDir({ prefix: "wgsync-dist-bad-" });
+  try {
+    // deno compile itself fails on it (or builds something that is not the
+    // role, which the --help check refuses).
+    await assert.rejects(compileAll(out, "/bin/true"), {
+      name: "Error",
+      message:
+        /^Cannot (build wgsync-ebs with deno compile|use DENORT_BIN as a denort runtime: the wgsync-ebs it built does not answer --help with its usage): DENORT_BIN is "\/bin\/true"$/,
+    });
+  } finally {
+    await Deno.remove(out, { recursive: true });
+  }
+});
+
 for (const role of Object.keys(ROLE_PERMISSIONS) as RoleName[]) {
   Deno.test(`compile: the ${role} bundle runs with only its launcher's flags, outside the repository`, async () => {
     const out = await dist();
