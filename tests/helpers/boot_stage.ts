@@ -41,6 +41,12 @@ export async function stageWgsync(
   ldap.ca_file = "/etc/wgsync/ca.pem" as never;
   ldap.data_dir = "/var/lib/wgsync/ldap" as never;
   ldap.bind.ccache = "/run/wgsync-ldap/krb5cc";
+  if (ldap.control_socket !== undefined) {
+    ldap.control_socket = "/run/wgsync-ctl/control.sock" as never;
+  }
+  if (config.web?.ldap_control_socket !== undefined) {
+    config.web.ldap_control_socket = "/run/wgsync-ctl/control.sock";
+  }
   config.channel.socket = "/run/wgsync/event.sock";
   config.channel.auth_key_file = "/etc/wgsync/channel.key";
   config.aws.credentials_file = "/etc/wgsync/aws-credentials";
