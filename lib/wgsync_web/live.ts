@@ -62,11 +62,18 @@ export interface LiveFilter {
 export interface LiveEventsOptions {
   /** Events kept in memory. @default {2000} */
   keep?: number;
-  /** SQS long-poll wait. @default {20} */
+  /** SQS long-poll wait, in seconds. @default {LIVE_WAIT_SECONDS} */
   waitSeconds?: number;
 }
 
 const logger = getLogger("web");
+
+/**
+ * The long poll of each receive, in seconds. The SQS client's request
+ * timeout must be longer (see `mod.ts`): a receive cut off by the client
+ * still takes its messages out of sight for the visibility timeout.
+ */
+export const LIVE_WAIT_SECONDS = 20;
 
 /** Whether `event` passes `filter`. */
 export function matches(event: LiveEvent, filter: LiveFilter): boolean {
@@ -97,7 +104,7 @@ export class LiveEvents {
     this.#sqs = sqs;
     this.#queueUrl = queueUrl;
     this.#keep = options.keep ?? 2000;
-    this.#waitSeconds = options.waitSeconds ?? 20;
+    this.#waitSeconds = options.waitSeconds ?? LIVE_WAIT_SECONDS;
   }
 
   /** Whether a queue is configured. */

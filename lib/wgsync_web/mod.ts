@@ -23,7 +23,7 @@ import { Access } from "./access.ts";
 import { createApp } from "./app.tsx";
 import { DeadLetters } from "./dead_letters.ts";
 import { Directory } from "./directory.ts";
-import { LiveEvents } from "./live.ts";
+import { LIVE_WAIT_SECONDS, LiveEvents } from "./live.ts";
 import { Scraper } from "./scrape.ts";
 import { StemTable } from "./stems.ts";
 
@@ -45,6 +45,11 @@ export async function runWeb(options: RunWebOptions): Promise<void> {
   const { web, notifier, signal } = options;
   const settings = await loadAwsSettings(options.aws);
   const sqs = createSqsClient(settings);
+  // The live feed long-polls: its requests must outlast the poll.
+  const liveSqs = createSqsClient({
+    ...settings,
+    requestTimeoutMs: (LIVE_WAIT_SECONDS + 10) * 1000,
+  });
   const dynamo = createDynamoDbClient(settings);
   const stop = new AbortController();
   signal.addEventListener("abort", () => stop.abort(), { once: true });
@@ -53,7 +58,7 @@ export async function runWeb(options: RunWebOptions): Promise<void> {
       intervalMs: web.scrape_interval_seconds * 1000,
       historyMs: web.history_seconds * 1000,
     });
-    const live = new LiveEvents(sqs, web.queue_url);
+    const live = new LiveEvents(liveSqs, web.queue_url);
     const app = createApp({
       access: new Access({
         header: web.admin_header,
@@ -130,6 +135,7 @@ export async function runWeb(options: RunWebOptions): Promise<void> {
   } finally {
     stop.abort();
     sqs.destroy();
+    liveSqs.destroy();
     dynamo.destroy();
   }
 }
