@@ -67,6 +67,12 @@ function followEvents() {
 
 const charts = new Map();
 
+/** Shows the hour up to the newest point (a few points do not span years). */
+function lastHour(plot, times) {
+  const last = times.length > 0 ? times[times.length - 1] : Date.now() / 1000;
+  plot.setScale("x", { min: last - 3600, max: last });
+}
+
 function drawCharts(series) {
   if (typeof uPlot === "undefined") return;
   for (const figure of document.querySelectorAll("figure.chart")) {
@@ -83,6 +89,7 @@ function drawCharts(series) {
     const existing = charts.get(key);
     if (existing && existing.roles.join() === roles.join()) {
       existing.plot.setData(data);
+      lastHour(existing.plot, data[0]);
       continue;
     }
     existing?.plot.destroy();
