@@ -24,7 +24,10 @@ export interface Totals {
   families: ReadonlyMap<string, FamilyTotals>;
 }
 
-/** Per minute, from the first of `names` the role exports (a counter). */
+/**
+ * Per minute, from the first of `names` the role exports (a counter): the
+ * increase over the last minute (over less while less history is kept).
+ */
 function rate(names: readonly string[]): Figure["compute"] {
   return (now, then) => {
     const name = names.find((n) => now.families.has(n));
@@ -36,7 +39,8 @@ function rate(names: readonly string[]): Figure["compute"] {
     }
     // A restarted role starts its counters again from zero.
     const delta = current >= earlier ? current - earlier : current;
-    return delta / ((now.t - then.t) / 60_000);
+    // Events in the last minute: a shorter history is not extrapolated.
+    return delta / (Math.max(now.t - then.t, 60_000) / 60_000);
   };
 }
 

@@ -67,10 +67,15 @@ function followEvents() {
 
 const charts = new Map();
 
-/** Shows the hour up to the newest point (a few points do not span years). */
-function lastHour(plot, times) {
+/**
+ * The chart's data with an empty point an hour before the newest, so the x
+ * axis always spans the last hour (a few points do not stretch or squeeze it).
+ */
+function lastHour(data) {
+  const times = data[0];
   const last = times.length > 0 ? times[times.length - 1] : Date.now() / 1000;
-  plot.setScale("x", { min: last - 3600, max: last });
+  if (times.length > 0 && times[0] <= last - 3600) return data;
+  return [[last - 3600, ...times], ...data.slice(1).map((s) => [null, ...s])];
 }
 
 function drawCharts(series) {
@@ -80,16 +85,15 @@ function drawCharts(series) {
     const roles = series.roles.filter((role) =>
       series.points.some((p) => p.values[role]?.[key] != null)
     );
-    const data = [
+    const data = lastHour([
       series.points.map((p) => p.t / 1000),
       ...roles.map((role) =>
         series.points.map((p) => p.values[role]?.[key] ?? null)
       ),
-    ];
+    ]);
     const existing = charts.get(key);
     if (existing && existing.roles.join() === roles.join()) {
       existing.plot.setData(data);
-      lastHour(existing.plot, data[0]);
       continue;
     }
     existing?.plot.destroy();
