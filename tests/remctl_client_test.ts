@@ -361,7 +361,7 @@ Deno.test("the [remctl] section refuses bad templates and duplicate targets", ()
       targets: [{ ...target, command: ["c", "s", "{user}"] }],
     }),
     [
-      'targets.0.command: unknown placeholder "{user}" in argument 3: expected one of {type} {workgroup} {stem} {member.uid} {member.id} {member.dn} {previous} {members} {id}',
+      'targets.0.command: unknown placeholder "{user}" in argument 3: expected one of {type} {workgroup} {stem} {member.uid} {member.id} {member.dn} {previous} {members} {id} {csn} {seq}',
     ],
   );
   assert.deepEqual(

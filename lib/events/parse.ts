@@ -9,17 +9,7 @@
 
 import { z } from "zod";
 import type { EventType, WorkgroupEvent } from "./schema.ts";
-import { workgroupStem } from "./schema.ts";
-
-/** Every event type of schema v1. */
-export const EVENT_TYPES: readonly EventType[] = [
-  "member.added",
-  "member.removed",
-  "workgroup.created",
-  "workgroup.deleted",
-  "workgroup.renamed",
-  "workgroup.snapshot",
-];
+import { EVENT_TYPES, workgroupStem } from "./schema.ts";
 
 /** A body is not a valid schema v1 event; `field` names the offending field ("" for the body). */
 export class EventParseError extends Error {
@@ -45,7 +35,7 @@ const base = z.strictObject({
   id: z.string().regex(/^[0-9a-f]{64}$/, {
     message: "expected 64 lowercase hex digits (SHA-256)",
   }),
-  type: z.enum(EVENT_TYPES as [EventType, ...EventType[]]),
+  type: z.enum(EVENT_TYPES),
   workgroup: z.string().min(1),
   stem: z.string().min(1),
   member: member.optional(),

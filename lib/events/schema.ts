@@ -11,14 +11,18 @@
 
 import { createHash } from "node:crypto";
 
+/** Every event type of schema v1. */
+export const EVENT_TYPES = [
+  "member.added",
+  "member.removed",
+  "workgroup.created",
+  "workgroup.deleted",
+  "workgroup.renamed",
+  "workgroup.snapshot",
+] as const;
+
 /** The event types of schema v1. */
-export type EventType =
-  | "member.added"
-  | "member.removed"
-  | "workgroup.created"
-  | "workgroup.deleted"
-  | "workgroup.renamed"
-  | "workgroup.snapshot";
+export type EventType = typeof EVENT_TYPES[number];
 
 /** A workgroup member as carried by events. */
 export interface Member {

@@ -12,7 +12,7 @@
 import type { MessageAttributeValue } from "@aws-sdk/client-sns";
 import { EXTENDED_PAYLOAD_SIZE_ATTRIBUTE } from "../aws/mod.ts";
 import type { IncomingEvent } from "../channel/server.ts";
-import { type EventType, workgroupStem } from "../events/mod.ts";
+import { EVENT_TYPES, type EventType, workgroupStem } from "../events/mod.ts";
 
 /** A checked event, ready to publish. */
 export interface CheckedEvent {
@@ -33,14 +33,7 @@ export class InvalidEventError extends Error {
   }
 }
 
-const EVENT_TYPES: ReadonlySet<string> = new Set<EventType>([
-  "member.added",
-  "member.removed",
-  "workgroup.created",
-  "workgroup.deleted",
-  "workgroup.renamed",
-  "workgroup.snapshot",
-]);
+const TYPES: ReadonlySet<string> = new Set(EVENT_TYPES);
 
 /** Checks a channel event; throws an InvalidEventError naming the event and the problem. */
 export function checkEvent(event: IncomingEvent): CheckedEvent {
@@ -69,9 +62,9 @@ export function checkEvent(event: IncomingEvent): CheckedEvent {
       }`,
     );
   }
-  if (typeof body.type !== "string" || !EVENT_TYPES.has(body.type)) {
+  if (typeof body.type !== "string" || !TYPES.has(body.type)) {
     throw problem(
-      `expected "type" one of ${[...EVENT_TYPES].join(", ")}, found ${
+      `expected "type" one of ${EVENT_TYPES.join(", ")}, found ${
         JSON.stringify(body.type)
       }`,
     );

@@ -6,18 +6,9 @@
  *
  * @module
  */
+import { EVENT_TYPES } from "../events/mod.ts";
 import { formatTime, Page, type PageContext } from "./layout.tsx";
 import type { LiveEvent, LiveFilter } from "./live.ts";
-
-/** The event types of schema v1, for the filter. */
-export const EVENT_TYPES = [
-  "member.added",
-  "member.removed",
-  "workgroup.created",
-  "workgroup.deleted",
-  "workgroup.renamed",
-  "workgroup.snapshot",
-] as const;
 
 /** The live events page. */
 export function EventsPage(

@@ -7,6 +7,7 @@
  * @module
  */
 import { z } from "zod";
+import { EVENT_TYPES } from "../../events/mod.ts";
 import { absolutePath, metricsListen, seconds } from "./values.ts";
 
 /** The placeholders a command template may use. */
@@ -69,14 +70,7 @@ export const remctlTargetSchema = z.strictObject({
   /** Which events run the command; the rest are deleted unrun. Every list is optional (absent: all). */
   match: z.strictObject({
     types: z.array(
-      z.enum([
-        "member.added",
-        "member.removed",
-        "workgroup.created",
-        "workgroup.deleted",
-        "workgroup.renamed",
-        "workgroup.snapshot",
-      ]),
+      z.enum(EVENT_TYPES),
     ).min(1).optional(),
     stems: z.array(z.string().min(1)).min(1).optional(),
     /** Shell-style globs (`*`, `?`) over the workgroup name. */
