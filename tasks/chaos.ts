@@ -113,6 +113,8 @@ function markdown(reports: ChaosReport[]): string {
       i + 1
     } | ${r.seed} | ${r.pairs} | ${r.driver.changes} | ${r.delivered} | ${r.duplicates} | ${r.deadLetters} | ${r.killsSurvived} | ${
       r.faults.filter((f) => f.kind !== "kill").map((f) => f.kind).join(", ")
+    } | ${
+      r.drained ? "yes" : "NO"
     } | ${r.workgroups} | ${r.mismatches.length} | ${r.orderViolations} | ${
       Math.round(r.durationMs / 1000)
     } s |`
@@ -122,8 +124,8 @@ function markdown(reports: ChaosReport[]): string {
       values["no-renames"] ? " --no-renames" : ""
     }\`, ${new Date().toISOString().slice(0, 16)}Z.`,
     "",
-    "| run | seed | pairs | changes made | events delivered | duplicates suppressed | dead letters | kills survived | other faults | workgroups compared | mismatches | csn order violations | duration |",
-    "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+    "| run | seed | pairs | changes made | events delivered | duplicates suppressed | dead letters | kills survived | other faults | drained | workgroups compared | mismatches | csn order violations | duration |",
+    "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ...rows,
   ].join("\n");
 }

@@ -249,7 +249,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
     const compared = new Set(
       [...directory.keys(), ...rebuilt.memberships.keys()].filter(include),
     );
-    const kills = faults.filter((f) => f.kind === "kill").length;
+    const kills = faults.filter((f) => f.kind === "kill" && f.target).length;
     return {
       seed,
       pairs,

@@ -85,8 +85,8 @@ export class SupervisedRole {
           pipe(child.stderr, log),
         ]);
         const status = await child.status;
-        await output;
         this.#child = undefined;
+        await output;
         if (this.#stopping) break;
         this.failures++;
         this.exits.push(
