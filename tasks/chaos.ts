@@ -87,7 +87,9 @@ for (let run = 1; run <= runs; run++) {
 }
 const table = markdown(reports);
 console.log(table);
-if (values.record !== undefined) await record(values.record, table);
+if (values.record !== undefined && reports.length > 0) {
+  await record(values.record, table);
+}
 if (values.json !== undefined) {
   await Deno.writeTextFile(
     values.json,

@@ -31,7 +31,7 @@ import {
 } from "@aws-sdk/client-sqs";
 import { sleep } from "../../lib/async.ts";
 import { SupervisedRole } from "../chaos/supervisor.ts";
-import { createSubscribedQueue } from "../stack/aws.ts";
+import { createSubscribedQueue, unsubscribeQueue } from "../stack/aws.ts";
 import { adminArgs } from "../stack/ldap_admin.ts";
 import { down, up } from "../stack/mod.ts";
 import type { StackInfo } from "../stack/types.ts";
@@ -252,6 +252,12 @@ export async function measurePipeline(
   );
   const observing: Promise<void>[] = [];
   try {
+    // wgsync-web does not run here: its queue would only fill, and moto
+    // compares each message with every one still in a FIFO queue.
+    await unsubscribeQueue(sqs, sns, {
+      topicArn: info.aws.topicArn,
+      queueUrl: info.aws.webQueueUrl,
+    });
     const { url: observer } = await createSubscribedQueue(sqs, sns, {
       name: "bench-observer.fifo",
       topicArn: info.aws.topicArn,

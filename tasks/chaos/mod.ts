@@ -16,10 +16,12 @@
 
 import { DatabaseSync } from "node:sqlite";
 import { GetQueueAttributesCommand, SQSClient } from "@aws-sdk/client-sqs";
+import { SNSClient } from "@aws-sdk/client-sns";
 import { parse, stringify } from "smol-toml";
 import { sleep } from "../../lib/async.ts";
 import { workgroupStem } from "../../lib/events/mod.ts";
 import { freePorts } from "../stack/process.ts";
+import { unsubscribeQueue } from "../stack/aws.ts";
 import { down, up } from "../stack/mod.ts";
 import { adminArgs } from "../stack/ldap_admin.ts";
 import type { StackInfo } from "../stack/types.ts";
@@ -125,6 +127,17 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
   await down(stackDir).catch(() => 0);
   const info = await up(stackDir, { log: () => {} });
   log(`chaos: stack up in ${stackDir}, seed ${seed}`);
+  // wgsync-web does not run here: its queue would only fill and slow moto.
+  {
+    const sqs = sqsOf(info);
+    const sns = new SNSClient(clientConfig(info));
+    await unsubscribeQueue(sqs, sns, {
+      topicArn: info.aws.topicArn,
+      queueUrl: info.aws.webQueueUrl,
+    });
+    sqs.destroy();
+    sns.destroy();
+  }
   const roles: SupervisedRole[] = [];
   try {
     const work = `${stackDir}/chaos`;
@@ -376,6 +389,17 @@ async function searchWorkgroups(info: StackInfo): Promise<string> {
     );
   }
   return new TextDecoder().decode(output.stdout);
+}
+
+function clientConfig(info: StackInfo) {
+  return {
+    endpoint: info.aws.endpoint,
+    region: info.aws.region,
+    credentials: {
+      accessKeyId: info.aws.accessKeyId,
+      secretAccessKey: info.aws.secretAccessKey,
+    },
+  };
 }
 
 function sqsOf(info: StackInfo): SQSClient {

@@ -17,8 +17,10 @@ import {
 import { CreateBucketCommand, S3Client } from "@aws-sdk/client-s3";
 import {
   CreateTopicCommand,
+  ListSubscriptionsByTopicCommand,
   SNSClient,
   SubscribeCommand,
+  UnsubscribeCommand,
 } from "@aws-sdk/client-sns";
 import {
   CreateQueueCommand,
@@ -264,6 +266,34 @@ export async function createSubscribedQueue(
       "Subscribe SubscriptionArn",
     ),
   };
+}
+
+/**
+ * Unsubscribes the queue at `queueUrl` from `topicArn`; returns how many
+ * subscriptions were removed. For runs without wgsync-web: its queue is never
+ * read, and moto compares each new message with every message still in a
+ * FIFO queue (de-duplication), so a publish gets slower as that queue fills.
+ */
+export async function unsubscribeQueue(
+  sqs: SQSClient,
+  sns: SNSClient,
+  options: { topicArn: string; queueUrl: string },
+): Promise<number> {
+  const arn = await queueArn(sqs, options.queueUrl);
+  const { Subscriptions = [] } = await sns.send(
+    new ListSubscriptionsByTopicCommand({ TopicArn: options.topicArn }),
+  );
+  let removed = 0;
+  for (const subscription of Subscriptions) {
+    if (subscription.Endpoint !== arn || !subscription.SubscriptionArn) {
+      continue;
+    }
+    await sns.send(
+      new UnsubscribeCommand({ SubscriptionArn: subscription.SubscriptionArn }),
+    );
+    removed++;
+  }
+  return removed;
 }
 
 async function queueArn(sqs: SQSClient, url: string): Promise<string> {
