@@ -126,8 +126,8 @@ function markdown(reports: ChaosReport[]): string {
       values["no-renames"] ? " --no-renames" : ""
     }\`, ${new Date().toISOString().slice(0, 16)}Z.`,
     "",
-    "| run | seed | pairs | changes made | events delivered | duplicates suppressed | dead letters | kills survived | other faults | drained | workgroups compared | mismatches | csn order violations | duration |",
-    "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+    "| run | seed | pairs | changes made | events delivered | duplicates suppressed | dead letters | kills survived | other faults | drained | workgroups compared | mismatches | csn order violations | mismatches, csn-guarded downstream | duration |",
+    "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ...rows,
   ].join("\n");
 }

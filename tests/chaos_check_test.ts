@@ -207,3 +207,41 @@ Deno.test("a call without an id is refused with the arguments named", () => {
     },
   );
 });
+
+Deno.test("a stale event of a lagging consumer (another id, an older csn) breaks the arrival-order rebuild; a csn-guarded one skips it", () => {
+  // Consumer A: x added (c10), x removed (c12). Consumer B caught up by a
+  // refresh at c11 and published "x added" with the entry's csn c11 (a new
+  // id) late, after A's removal.
+  const calls = [
+    call("workgroup.created", "uit:g", {
+      id: "g1",
+      csn: "c09",
+      members: [dn("u1")],
+    }),
+    call("member.added", "uit:g", { id: "a1", csn: "c10", member: dn("x") }),
+    call("member.removed", "uit:g", { id: "a2", csn: "c12", member: dn("x") }),
+    call("member.added", "uit:g", { id: "b1", csn: "c11", member: dn("x") }),
+  ];
+  const events = parseCalls(
+    calls.map((c) => JSON.stringify(c)).join("\n"),
+    FIELDS,
+  );
+  const directory = new Map([["uit:g", [dn("u1")]]]);
+  const arrival = rebuild(events);
+  assert.deepEqual(
+    [
+      compare(arrival.memberships, directory).length,
+      arrival.orderViolations.length,
+    ],
+    [1, 1],
+  );
+  const guarded = rebuild(events, { csnGuard: true });
+  assert.deepEqual(
+    [
+      compare(guarded.memberships, directory),
+      guarded.orderViolations,
+      guarded.stale,
+    ],
+    [[], [], 1],
+  );
+});

@@ -131,10 +131,26 @@ export interface Rebuilt {
   /** Executions that failed (the message was received again later). */
   failed: number;
   orderViolations: OrderViolation[];
+  /** Events skipped as older than their name's last (only with `csnGuard`). */
+  stale: number;
+}
+
+/** Options of {@linkcode rebuild}. */
+export interface RebuildOptions {
+  /**
+   * Model a downstream that also orders by csn, as DESIGN.md asks: an event
+   * older than the last one applied to its name (a rename: to either name)
+   * is skipped and counted in `stale`; snapshots are always applied.
+   * @default {false}
+   */
+  csnGuard?: boolean;
 }
 
 /** Applies `events` in order, de-duplicated by id. */
-export function rebuild(events: Iterable<DeliveredEvent>): Rebuilt {
+export function rebuild(
+  events: Iterable<DeliveredEvent>,
+  options: RebuildOptions = {},
+): Rebuilt {
   const memberships = new Map<string, Set<string>>();
   const seen = new Set<string>();
   /** The csn of the last event applied to each name (a rename counts for both names). */
@@ -146,6 +162,7 @@ export function rebuild(events: Iterable<DeliveredEvent>): Rebuilt {
     duplicates: 0,
     failed: 0,
     orderViolations: [],
+    stale: 0,
   };
   for (const event of events) {
     if (!event.succeeded) {
@@ -158,9 +175,15 @@ export function rebuild(events: Iterable<DeliveredEvent>): Rebuilt {
       continue;
     }
     seen.add(event.id);
-    result.applied++;
     const name = event.workgroup;
+    const violations = result.orderViolations.length;
     checkOrder(event, lastCsn, result.orderViolations);
+    if (options.csnGuard && result.orderViolations.length > violations) {
+      result.orderViolations.length = violations;
+      result.stale++;
+      continue;
+    }
+    result.applied++;
     switch (event.type) {
       case "workgroup.created":
       case "workgroup.snapshot":
@@ -223,8 +246,9 @@ function checkOrder(
     }
     if (last !== undefined && event.csn < last.csn) {
       violations.push({ workgroup: name, before: last, after: current });
+    } else {
+      lastCsn.set(name, current);
     }
-    lastCsn.set(name, current);
   }
 }
 

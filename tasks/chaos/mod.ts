@@ -107,6 +107,8 @@ export interface ChaosReport {
   workgroups: number;
   mismatches: Mismatch[];
   orderViolations: number;
+  /** The same rebuild by a downstream that also skips events older (csn) than its name's last, as DESIGN.md asks of downstream. */
+  csnGuarded: { mismatches: number; stale: number };
   /** Whether the pipeline drained before `drainMs`. */
   drained: boolean;
   /** Unrequested exits of each role (SIGKILL and any other). */
@@ -209,10 +211,15 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
             victims.some((v) => v.pid === undefined || v.uptimeMs < 2000) &&
             !options.signal?.aborted
           ) await sleep(200);
+          const killedAt = Math.round(performance.now() - started);
           const killed = await Promise.all(victims.map((v) => v.kill()));
           const names = victims.filter((_, i) => killed[i]).map((v) => v.name);
-          faults.push({ kind: "kill", target: names.join("+"), atMs });
-          log(`chaos: SIGKILL ${names.join(" + ")} at ${atMs} ms`);
+          faults.push({
+            kind: "kill",
+            target: names.join("+"),
+            atMs: killedAt,
+          });
+          log(`chaos: SIGKILL ${names.join(" + ")} at ${killedAt} ms`);
         } else if (fault.kind === "moto") {
           faults.push({ kind: "moto frozen", atMs });
           log(`chaos: moto frozen for ${Math.round(outage)} ms at ${atMs} ms`);
@@ -259,6 +266,13 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
       return stem !== undefined && stems.has(stem);
     };
     const mismatches = compare(rebuilt.memberships, directory, include);
+    const guarded = rebuild(
+      parseCalls(
+        await Deno.readTextFile(info.remctl.callsFile),
+        CHAOS_FIELDS,
+      ),
+      { csnGuard: true },
+    );
     const compared = new Set(
       [...directory.keys(), ...rebuilt.memberships.keys()].filter(include),
     );
@@ -277,6 +291,10 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
       workgroups: compared.size,
       mismatches,
       orderViolations: rebuilt.orderViolations.length,
+      csnGuarded: {
+        mismatches: compare(guarded.memberships, directory, include).length,
+        stale: guarded.stale,
+      },
       drained,
       exits: Object.fromEntries(roles.map((r) => [r.name, r.exits])),
       durationMs: Math.round(performance.now() - started),
