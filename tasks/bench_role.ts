@@ -70,6 +70,10 @@ export interface RoleRefreshOptions {
   cpuProfDir?: string;
   /** Give up after this long, ms. @default {300_000} */
   timeoutMs?: number;
+  /** More runtime flags for the role (e.g. `--v8-flags=--trace-gc`). */
+  runtimeFlags?: string[];
+  /** Where the role's stdout goes: a file path, or nowhere. */
+  stdoutFile?: string;
 }
 
 /** The role's configuration for `setup`, its files inside `dir`. */
@@ -97,6 +101,9 @@ async function writeConfig(
     ...operator.ldap,
     data_dir: `${dir}/data`,
   };
+  if (ldap.control_socket !== undefined) {
+    ldap.control_socket = `${dir}/ldap-control.sock`;
+  }
   if (setup === "simple") {
     ldap.url = stack.ldap.url;
     ldap.start_tls = false;
@@ -227,17 +234,25 @@ export async function roleRefresh(
       args: ["--config", config],
       extraRead: [dir, stack.dir],
       extraWrite: [dir, ...(options.cpuProfDir ? [options.cpuProfDir] : [])],
-      runtimeFlags: profile,
+      runtimeFlags: [...profile, ...(options.runtimeFlags ?? [])],
       env: {
         KRB5_CONFIG: stack.krb5Config,
         NOTIFY_SOCKET: notifyPath,
         NO_COLOR: "1",
       },
       stdin: "null",
-      stdout: "null",
+      stdout: options.stdoutFile === undefined ? "null" : "piped",
       stderr: "piped",
     }).spawn();
     pid = child.pid;
+    if (options.stdoutFile !== undefined) {
+      const file = await Deno.open(options.stdoutFile, {
+        write: true,
+        create: true,
+        truncate: true,
+      });
+      child.stdout.pipeTo(file.writable).catch(() => {});
+    }
     const exited = child.status.then((status) => {
       throw new Error(
         `wgsync-ldap exited (code ${status.code}) before the benchmark stopped it:\n${stderr}`,
