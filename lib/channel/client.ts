@@ -29,7 +29,7 @@ import {
   MIN_FRAME_BYTES,
 } from "./defaults.ts";
 import { encodeFrame, FrameReader, FrameWriter } from "./framing.ts";
-import { decodeMessage, encodeEvent } from "./protocol.ts";
+import { decodeMessage, eventText } from "./protocol.ts";
 import { sleep } from "../async.ts";
 import { optionChecks } from "../options.ts";
 import { openMessages } from "./session.ts";
@@ -164,8 +164,9 @@ class Slot {
       );
     }
     if (this.#inFlight.has(event.id)) return;
+    // One buffer per event (encoded into the frame), kept until acknowledged.
     const frame = encodeFrame(
-      encodeEvent(event.id, event.workgroup, event.body),
+      eventText(event.id, event.workgroup, event.body),
     );
     this.#inFlight.set(event.id, frame);
     if (this.#up) this.#send(event.id, frame);

@@ -19,8 +19,21 @@ export class FrameError extends Error {
 
 const encoder = new TextEncoder();
 
-/** Encodes one frame around a payload (a string is encoded as UTF-8). */
+/**
+ * Encodes one frame around a payload (a string is encoded as UTF-8). An
+ * ASCII string (JSON of ASCII data) is encoded straight into the frame: one
+ * buffer, no copy.
+ */
 export function encodeFrame(payload: string | Uint8Array): Uint8Array {
+  if (typeof payload === "string") {
+    const frame = new Uint8Array(4 + payload.length);
+    // All of it fits in as many bytes as code units only if all is ASCII.
+    const { read } = encoder.encodeInto(payload, frame.subarray(4));
+    if (read === payload.length) {
+      new DataView(frame.buffer).setUint32(0, payload.length);
+      return frame;
+    }
+  }
   const bytes = typeof payload === "string" ? encoder.encode(payload) : payload;
   const frame = new Uint8Array(4 + bytes.length);
   new DataView(frame.buffer).setUint32(0, bytes.length);
@@ -36,6 +49,12 @@ export interface ByteSource {
 /** Something frames can be written to, such as a `Deno.Conn`. */
 export interface ByteSink {
   write(buffer: Uint8Array): Promise<number>;
+  /**
+   * Writes all of `chunks` (`bytes` in total) in order, as one write of
+   * their concatenation would: a sink that copies anyway (the record layer)
+   * copies from the chunks, without a concatenated copy first.
+   */
+  writeChunks?(chunks: readonly Uint8Array[], bytes: number): Promise<void>;
 }
 
 /** Reads frames from a byte stream. */
@@ -184,23 +203,19 @@ export class FrameWriter {
       while (this.#queue.length > 0) {
         const frames = this.#queue;
         const waiters = this.#waiters;
-        let bytes: Uint8Array;
-        if (frames.length === 1) bytes = frames[0];
-        else {
-          bytes = new Uint8Array(this.#queuedBytes);
-          let offset = 0;
-          for (const frame of frames) {
-            bytes.set(frame, offset);
-            offset += frame.length;
-          }
-        }
+        const total = this.#queuedBytes;
         this.#queue = [];
         this.#waiters = [];
         this.#queuedBytes = 0;
         try {
-          let written = 0;
-          while (written < bytes.length) {
-            written += await this.#sink.write(bytes.subarray(written));
+          if (this.#sink.writeChunks !== undefined) {
+            await this.#sink.writeChunks(frames, total);
+          } else {
+            const bytes = concat(frames, total);
+            let written = 0;
+            while (written < bytes.length) {
+              written += await this.#sink.write(bytes.subarray(written));
+            }
           }
         } catch (error) {
           this.#error = error;
@@ -217,4 +232,16 @@ export class FrameWriter {
       this.#writing = false;
     }
   }
+}
+
+/** The chunks (`bytes` in total) as one buffer (the chunk itself when alone). */
+function concat(chunks: readonly Uint8Array[], bytes: number): Uint8Array {
+  if (chunks.length === 1) return chunks[0];
+  const joined = new Uint8Array(bytes);
+  let offset = 0;
+  for (const chunk of chunks) {
+    joined.set(chunk, offset);
+    offset += chunk.length;
+  }
+  return joined;
 }

@@ -158,19 +158,26 @@ export function encodeMessage(message: ChannelMessage): Uint8Array {
 }
 
 /**
- * Encodes an event whose body is already JSON text, without parsing it
- * again. `body` must be valid JSON.
+ * The JSON text of an event message whose body is already JSON text, without
+ * parsing it again. `body` must be valid JSON.
  */
+export function eventText(
+  id: string,
+  workgroup: string,
+  body: string,
+): string {
+  return `{"type":"event","id":${JSON.stringify(id)},"workgroup":${
+    JSON.stringify(workgroup)
+  },"body":${body}}`;
+}
+
+/** Encodes an event message (see {@linkcode eventText}) as a frame payload. */
 export function encodeEvent(
   id: string,
   workgroup: string,
   body: string,
 ): Uint8Array {
-  return encoder.encode(
-    `{"type":"event","id":${JSON.stringify(id)},"workgroup":${
-      JSON.stringify(workgroup)
-    },"body":${body}}`,
-  );
+  return encoder.encode(eventText(id, workgroup, body));
 }
 
 /**

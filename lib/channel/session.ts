@@ -77,25 +77,50 @@ export class SealingSink implements ByteSink {
 
   /** Seals `bytes` into as many records as it takes; resolves once all were written. */
   async write(bytes: Uint8Array): Promise<number> {
-    let offset = 0;
+    await this.writeChunks([bytes], bytes.length);
+    return bytes.length;
+  }
+
+  /**
+   * Seals the concatenation of `chunks` (`bytes` in total) into as many
+   * records as it takes, copying each chunk once, straight into its
+   * record(s); resolves once all were written.
+   */
+  async writeChunks(
+    chunks: readonly Uint8Array[],
+    bytes: number,
+  ): Promise<void> {
+    let chunk = 0;
+    let within = 0; // Bytes of chunks[chunk] already sealed.
+    let left = bytes;
     do {
-      const data = bytes.subarray(offset, offset + this.#maxData);
-      offset += data.length;
-      const frame = new Uint8Array(4 + RECORD_OVERHEAD + data.length);
+      const size = Math.min(left, this.#maxData);
+      left -= size;
+      const frame = new Uint8Array(4 + RECORD_OVERHEAD + size);
       const view = new DataView(frame.buffer);
-      view.setUint32(0, RECORD_OVERHEAD + data.length);
+      view.setUint32(0, RECORD_OVERHEAD + size);
       view.setUint32(4, Math.floor(this.#sequence / TWO_32));
       view.setUint32(8, this.#sequence % TWO_32);
       this.#sequence++;
-      frame.set(data, 4 + SEQUENCE_BYTES);
-      const end = 4 + SEQUENCE_BYTES + data.length;
+      let at = 4 + SEQUENCE_BYTES;
+      const end = at + size;
+      while (at < end) {
+        const source = chunks[chunk];
+        const n = Math.min(source.length - within, end - at);
+        frame.set(source.subarray(within, within + n), at);
+        at += n;
+        within += n;
+        if (within === source.length) {
+          chunk++;
+          within = 0;
+        }
+      }
       frame.set(this.#mac.of(frame.subarray(4, end)), end);
       let written = 0;
       while (written < frame.length) {
         written += await this.#sink.write(frame.subarray(written));
       }
-    } while (offset < bytes.length);
-    return bytes.length;
+    } while (left > 0);
   }
 }
 
