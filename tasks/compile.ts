@@ -21,6 +21,7 @@ import {
   permissionFlags,
   ROLE_PERMISSIONS,
   type RoleName,
+  v8Flags,
 } from "../lib/permissions.ts";
 import { roleModule } from "./launch.ts";
 
@@ -44,12 +45,15 @@ export interface ArtifactsManifest {
   roles: Record<string, string[]>;
 }
 
-/** The flags every role runs with besides its permissions. */
-function runtimeFlags(): string[] {
+/** The flags `role` runs with besides its permissions. */
+function runtimeFlags(role: RoleName): string[] {
   const config = JSON.parse(
     Deno.readTextFileSync(new URL("../deno.json", import.meta.url)),
   );
-  return (config.unstable ?? []).map((name: string) => `--unstable-${name}`);
+  return [
+    ...(config.unstable ?? []).map((name: string) => `--unstable-${name}`),
+    ...v8Flags(role),
+  ];
 }
 
 /** The launcher script of a bundled role. */
@@ -61,7 +65,7 @@ export function launcher(role: RoleName): string {
     "--cached-only",
     "--no-config",
     "--no-prompt",
-    ...runtimeFlags(),
+    ...runtimeFlags(role),
     ...permissionFlags(role),
     `${INSTALL_LIB}/lib/${name}.js`,
   ];
@@ -148,7 +152,7 @@ export async function compileAll(
           "compile",
           "--frozen",
           "--cached-only",
-          ...runtimeFlags(),
+          ...runtimeFlags(role),
           ...permissionFlags(role),
           "--output",
           `${out}/bin/${name}`,

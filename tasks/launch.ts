@@ -19,6 +19,7 @@ import {
   permissionFlags,
   type PermissionFlagsOptions,
   type RoleName,
+  v8Flags,
 } from "../lib/permissions.ts";
 
 /** The path of a role's module, `roles/<role>.ts`. */
@@ -36,7 +37,7 @@ export interface RoleArgvOptions extends PermissionFlagsOptions {
 
 /**
  * The whole command line: `[deno, "run", "--frozen", "--cached-only",
- * ...permissions, roles/<role>.ts, ...args]`.
+ * ...permissions, ...v8 flags, roles/<role>.ts, ...args]`.
  */
 export function roleArgv(
   role: RoleName,
@@ -48,6 +49,7 @@ export function roleArgv(
     "--frozen",
     "--cached-only",
     ...permissionFlags(role, options),
+    ...v8Flags(role),
     ...(options.runtimeFlags ?? []),
     roleModule(role),
     ...(options.args ?? []),

@@ -11,6 +11,7 @@ import {
   permissionFlags,
   ROLE_PERMISSIONS,
   type RoleName,
+  v8Flags,
 } from "../lib/permissions.ts";
 import { commandName, compileAll, launcher } from "../tasks/compile.ts";
 import { install, uninstall } from "../tasks/deploy.ts";
@@ -55,7 +56,8 @@ Deno.test("compile: without DENORT_BIN every role is a bundle and a launcher wit
     const name = commandName(role);
     const script = await Deno.readTextFile(`${out}/bin/${name}`);
     assert.equal(script, launcher(role));
-    const flags = permissionFlags(role).map((flag) => `'${flag}'`).join(" ");
+    const flags = [...v8Flags(role), ...permissionFlags(role)]
+      .map((flag) => `'${flag}'`).join(" ");
     assert.ok(
       script.includes(
         ` '--unstable-net' ${flags} '/usr/lib/wgsync/lib/${name}.js' "$@"`,
