@@ -101,12 +101,12 @@ export const ROLE_PERMISSIONS = {
   /**
    * wgsync-web. Net is unscoped: it listens on, scrapes and calls AWS at
    * addresses from the configuration; env is unscoped and osRelease is read
-   * for the AWS SDK. It reads wgsync-ldap's store (read-only, in
-   * /var/lib/wgsync) and connects to wgsync-ldap's control socket (Deno asks
-   * read and write permission for a Unix socket's path).
+   * for the AWS SDK. It asks wgsync-ldap's control socket for workgroups and
+   * members (it never reads wgsync-ldap's 0600 store) and snapshots (Deno
+   * asks read and write permission for a Unix socket's path).
    */
   web: {
-    read: ["/etc/wgsync", "/var/lib/wgsync", "/run/wgsync-ctl"],
+    read: ["/etc/wgsync", "/run/wgsync-ctl"],
     write: ["/run/systemd", "/run/wgsync-ctl"],
     net: true,
     env: true,

@@ -1,4 +1,4 @@
-#!/usr/bin/env -S deno run --cached-only -R=/etc/wgsync,/var/lib/wgsync,/run/wgsync-ctl -W=/run/systemd,/run/wgsync-ctl -N -E -S=osRelease,uid,homedir
+#!/usr/bin/env -S deno run --cached-only -R=/etc/wgsync,/run/wgsync-ctl -W=/run/systemd,/run/wgsync-ctl -N -E -S=osRelease,uid,homedir
 /**
  * wgsync-web, the operators' site: health and figures of every role, the
  * stems table, live events, workgroups, dead letters and resync. Read-only

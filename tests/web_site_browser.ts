@@ -33,14 +33,10 @@ import {
 import parsePrometheusTextFormat from "parse-prometheus-text-format";
 import { type Browser, chromium, type Page } from "playwright-core";
 import { parse } from "smol-toml";
-import { Directory } from "../lib/wgsync_web/directory.ts";
+import { requestMembers } from "../lib/control/mod.ts";
 import { fieldText, Journald } from "./helpers/journald.ts";
 import { groupLdif, ldapUtil } from "./helpers/ldap_admin.ts";
-import {
-  directoryMemberships,
-  RoleProcess,
-  until,
-} from "./helpers/ldap_role.ts";
+import { directoryMemberships, RoleProcess } from "./helpers/ldap_role.ts";
 import { EventProcess } from "./helpers/event_role.ts";
 import { getStack } from "./helpers/stack.ts";
 import { WebRole } from "./helpers/web_role.ts";
@@ -64,7 +60,26 @@ interface WebConfig {
   listen: string;
   roles: { name: string; url: string }[];
   stems_table: string;
-  ldap_store: string;
+  ldap_control_socket: string;
+}
+
+/** Waits until wgsync-ldap's control socket lists `workgroup`'s members. */
+async function untilListed(
+  socket: string,
+  workgroup: string,
+  timeoutMs: number,
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const answer = await requestMembers(socket, workgroup).catch(() => {});
+    if (answer !== undefined) return;
+    if (Date.now() > deadline) {
+      throw new Error(
+        `Timed out after ${timeoutMs} ms waiting for "${workgroup}" on wgsync-ldap's control socket`,
+      );
+    }
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
 }
 
 Deno.test({
@@ -134,18 +149,7 @@ Deno.test({
         live.includes(id)
       }; remctl log: ${remctl.stderr.slice(-3000)}`;
     };
-    const directory = new Directory(web.ldap_store);
-    await until(
-      () => {
-        try {
-          return directory.members("uit:helpdesk") !== undefined;
-        } catch {
-          return false;
-        }
-      },
-      "wgsync-ldap's first refresh into its store",
-      60_000,
-    );
+    await untilListed(web.ldap_control_socket, "uit:helpdesk", 60_000);
 
     await t.step(
       "every answer carries the security headers; no inline script",
@@ -436,11 +440,7 @@ Deno.test({
           "ldapadd",
           groupLdif(dn, HOSTILE, [`uid=alice,${stack.ldap.peopleBase}`]),
         );
-        await until(
-          () => directory.members(HOSTILE) !== undefined,
-          "the hostile workgroup in the store",
-          30_000,
-        );
+        await untilListed(web.ldap_control_socket, HOSTILE, 30_000);
         const list = await open(reader, "/workgroups?q=script");
         await list.getByRole("link", { name: HOSTILE }).click();
         await list.locator("h1").filter({ hasText: HOSTILE }).waitFor();

@@ -31,6 +31,7 @@ import { StdoutSink } from "./stdout_sink.ts";
 import type { Store } from "./store/mod.ts";
 import { Supervision } from "./supervision.ts";
 import { ControlServer, Resync } from "./control.ts";
+import { Listing } from "./listing.ts";
 import { runSyncLoop } from "./sync_loop.ts";
 import { LdapMetrics } from "./metrics.ts";
 import { serveMetrics } from "../metrics/mod.ts";
@@ -157,14 +158,11 @@ export class Consumer {
       }
       const control = this.#options.ldap.control_socket;
       if (control !== undefined) {
-        this.#control = await ControlServer.listen(
-          control,
-          new Resync(
-            this.#store,
-            this.#directory,
-            () => this.#workgroups.refreshing,
-          ),
-        );
+        const busy = () => this.#workgroups.refreshing;
+        this.#control = await ControlServer.listen(control, {
+          resync: new Resync(this.#store, this.#directory, busy),
+          listing: new Listing(this.#store, this.#directory, busy),
+        });
       }
       const stopped = abortPromise(signal);
       serveMetrics(this.#metrics.registry, {

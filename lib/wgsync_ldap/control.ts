@@ -6,7 +6,9 @@
  * `workgroup.snapshot` of the workgroup from the store into the outbox, the
  * normal path downstream, so one workgroup can be reconciled without a
  * rebuild (wgsync-web's resync button, `wgsync-ldap snapshot WORKGROUP`, a
- * redrive of its dead letters).
+ * redrive of its dead letters). `members WORKGROUP` and `workgroups [QUERY]`
+ * are read-only listings from the store (`listing.ts`), streamed; they are
+ * how wgsync-web shows workgroups without reading the 0600 store itself.
  *
  * The snapshot's id: the event id's facts are the workgroup's entryUUID and
  * entryCSN as for every snapshot, with the request's time added to the name
@@ -16,7 +18,7 @@
  *
  * The snapshot is written between sync messages: never into a batch a
  * refresh has open, and not while a workgroup refresh is being applied (the
- * request waits for it, up to {@linkcode BUSY_WAIT_MS}).
+ * request waits for it, up to `BUSY_WAIT_MS`).
  *
  * @module
  */
@@ -24,16 +26,14 @@ import {
   ControlError,
   MAX_REQUEST_BYTES,
   parseRequest,
+  UnknownWorkgroupError,
 } from "../control/mod.ts";
 import { eventId } from "../events/mod.ts";
 import { getLogger } from "../log/mod.ts";
-import { sleep } from "../async.ts";
 import type { MemberDirectory } from "./member.ts";
-import type { Store, WorkgroupRow } from "./store/mod.ts";
+import type { Store } from "./store/mod.ts";
 import { EventWriter } from "./workgroup_events.ts";
-
-/** How long a request waits for a refresh or an open batch to finish. */
-export const BUSY_WAIT_MS = 10_000;
+import { findWorkgroup, type Listing, untilIdle } from "./listing.ts";
 /** How long a client may take to send its request line. */
 const REQUEST_TIMEOUT_MS = 5_000;
 
@@ -57,20 +57,8 @@ export class Resync {
 
   /** Commits a `workgroup.snapshot` of `name` to the outbox; returns its id. */
   async snapshot(name: string, signal?: AbortSignal): Promise<string> {
-    const deadline = Date.now() + BUSY_WAIT_MS;
-    while (this.#busy() || this.#store.inBatch) {
-      if (Date.now() > deadline || signal?.aborted) {
-        throw new ControlError(
-          `Cannot snapshot "${name}" now as a refresh is being applied; try again`,
-        );
-      }
-      await sleep(20, { signal });
-    }
-    let row: WorkgroupRow | undefined;
-    // Read to the end (no early break leaves a statement open).
-    for (const candidate of this.#store.validWorkgroups()) {
-      if (candidate.name === name) row = candidate;
-    }
+    await untilIdle(this.#store, this.#busy, `snapshot "${name}"`, signal);
+    const row = findWorkgroup(this.#store, name);
     if (row === undefined) {
       throw new ControlError(
         `Cannot snapshot "${name}" as the store has no such workgroup`,
@@ -110,6 +98,7 @@ export class ControlServer {
   #listener: Deno.UnixListener;
   #path: string;
   #resync: Resync;
+  #listing: Listing;
   #connections = new Set<Deno.UnixConn>();
   #loop: Promise<void>;
   #closing = new AbortController();
@@ -117,11 +106,12 @@ export class ControlServer {
   private constructor(
     listener: Deno.UnixListener,
     path: string,
-    resync: Resync,
+    answers: { resync: Resync; listing: Listing },
   ) {
     this.#listener = listener;
     this.#path = path;
-    this.#resync = resync;
+    this.#resync = answers.resync;
+    this.#listing = answers.listing;
     this.#loop = this.#accept();
   }
 
@@ -129,7 +119,10 @@ export class ControlServer {
    * Listens on `path` (mode 0660). A stale socket file left by a crash is
    * replaced; a socket another process still answers on is an error.
    */
-  static async listen(path: string, resync: Resync): Promise<ControlServer> {
+  static async listen(
+    path: string,
+    answers: { resync: Resync; listing: Listing },
+  ): Promise<ControlServer> {
     try {
       const info = await Deno.lstat(path);
       if (!info.isSocket) {
@@ -161,7 +154,7 @@ export class ControlServer {
       );
     }
     log.info("Control socket listening on {path}", { path });
-    return new ControlServer(listener, path, resync);
+    return new ControlServer(listener, path, answers);
   }
 
   /** Stops listening, ends open connections and removes the socket file. */
@@ -190,33 +183,40 @@ export class ControlServer {
     }
   }
 
+  async #answer(line: string): Promise<Iterable<string>> {
+    const request = parseRequest(line);
+    const signal = this.#closing.signal;
+    if (request.command === "members") {
+      return await this.#listing.members(request.workgroup, signal);
+    }
+    if (request.command === "workgroups") {
+      return await this.#listing.workgroups(request.query, signal);
+    }
+    const id = await this.#resync.snapshot(request.workgroup, signal);
+    log.info(
+      "Snapshot of {workgroup} requested on the control socket: {eventId}",
+      { workgroup: request.workgroup, eventId: id },
+    );
+    return [`ok ${id}\n`];
+  }
+
   async #serve(conn: Deno.UnixConn): Promise<void> {
     const timer = setTimeout(() => conn.close(), REQUEST_TIMEOUT_MS);
-    let answer: string;
+    let answer: Iterable<string>;
     try {
       const line = await readLine(conn);
       clearTimeout(timer);
-      const request = parseRequest(line);
-      const id = await this.#resync.snapshot(
-        request.workgroup,
-        this.#closing.signal,
-      );
-      log.info(
-        "Snapshot of {workgroup} requested on the control socket: {eventId}",
-        {
-          workgroup: request.workgroup,
-          eventId: id,
-        },
-      );
-      answer = `ok ${id}\n`;
+      answer = await this.#answer(line);
     } catch (error) {
       clearTimeout(timer);
       const message = error instanceof Error ? error.message : String(error);
       log.warn("Refused a control request: {error}", { error: message });
-      answer = `error ${message.replaceAll("\n", " ")}\n`;
+      const word = error instanceof UnknownWorkgroupError ? "none" : "error";
+      answer = [`${word} ${message.replaceAll("\n", " ")}\n`];
     }
     try {
-      await conn.write(new TextEncoder().encode(answer));
+      const encoder = new TextEncoder();
+      for (const chunk of answer) await writeAll(conn, encoder.encode(chunk));
     } catch {
       // The client went away.
     } finally {
@@ -227,6 +227,11 @@ export class ControlServer {
       }
     }
   }
+}
+
+/** Writes all of `bytes` (a write may take only part of them). */
+async function writeAll(conn: Deno.UnixConn, bytes: Uint8Array): Promise<void> {
+  while (bytes.length > 0) bytes = bytes.subarray(await conn.write(bytes));
 }
 
 /** One request line (without its line feed), at most MAX_REQUEST_BYTES. */

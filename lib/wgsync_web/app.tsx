@@ -24,6 +24,9 @@ import type { StemPage } from "./stems.ts";
 import { StemsPage } from "./stems_page.tsx";
 import { WorkgroupPage, WorkgroupsPage } from "./workgroup_page.tsx";
 
+const NO_SOCKET =
+  "wgsync-ldap's control socket is not configured ([web].ldap_control_socket).";
+
 /** The whole site. */
 export function createApp(parts: SiteParts): Hono<SiteEnv> {
   const app = new Hono<SiteEnv>();
@@ -155,15 +158,15 @@ export function createApp(parts: SiteParts): Hono<SiteEnv> {
     });
   });
 
-  app.get("/workgroups", (c) => {
+  app.get("/workgroups", async (c) => {
     const query = c.req.query("q") ?? "";
     let error: string | undefined;
     let workgroups: { name: string; members: number }[] = [];
     if (parts.directory === undefined) {
-      error = "wgsync-ldap's store is not configured ([web].ldap_store).";
+      error = NO_SOCKET;
     } else {
       try {
-        workgroups = parts.directory.workgroups(query);
+        workgroups = await parts.directory.workgroups(query);
       } catch (e) {
         error = describeError(e);
       }
@@ -177,15 +180,15 @@ export function createApp(parts: SiteParts): Hono<SiteEnv> {
       />,
     );
   });
-  app.get("/workgroup", (c) => {
+  app.get("/workgroup", async (c) => {
     const name = c.req.query("name") ?? "";
     let error: string | undefined;
     let members;
     if (parts.directory === undefined) {
-      error = "wgsync-ldap's store is not configured ([web].ldap_store).";
+      error = NO_SOCKET;
     } else {
       try {
-        members = parts.directory.members(name);
+        members = await parts.directory.members(name);
       } catch (e) {
         error = describeError(e);
       }

@@ -70,9 +70,9 @@ export async function runWeb(options: RunWebOptions): Promise<void> {
       stems: web.stems_table === undefined
         ? undefined
         : new StemTable(dynamo, web.stems_table),
-      directory: web.ldap_store === undefined
+      directory: web.ldap_control_socket === undefined
         ? undefined
-        : new Directory(web.ldap_store),
+        : new Directory(web.ldap_control_socket),
       deadLetters: web.targets.length === 0 ? undefined : new DeadLetters(
         sqs,
         web.targets.map((t) => ({ name: t.name, queueUrl: t.queue_url })),

@@ -6,9 +6,9 @@
  *
  * @module
  */
-import type { DirectoryMember, WorkgroupSummary } from "./directory.ts";
+import type { DirectoryMembers, WorkgroupSummary } from "./directory.ts";
 import { EventTable } from "./events_page.tsx";
-import { CsrfField, Page, type PageContext } from "./layout.tsx";
+import { CsrfField, formatNumber, Page, type PageContext } from "./layout.tsx";
 import type { LiveEvent } from "./live.ts";
 
 const workgroupLink = (name: string) =>
@@ -63,7 +63,7 @@ export function WorkgroupPage(
     context: PageContext;
     name: string;
     events: LiveEvent[];
-    members?: DirectoryMember[];
+    members?: DirectoryMembers;
     error?: string;
     canResync: boolean;
     /** When the events were read (ms). */
@@ -93,22 +93,30 @@ export function WorkgroupPage(
       {props.members === undefined
         ? !props.error && <p>wgsync-ldap's store has no such workgroup.</p>
         : (
-          <table id="members">
-            <thead>
-              <tr>
-                <th>uid</th>
-                <th>member</th>
-              </tr>
-            </thead>
-            <tbody>
-              {props.members.map((member) => (
+          <>
+            {props.members.members.length < props.members.total && (
+              <p id="members-shown">
+                The first {formatNumber(props.members.members.length)} of{" "}
+                {formatNumber(props.members.total)} members.
+              </p>
+            )}
+            <table id="members">
+              <thead>
                 <tr>
-                  <td>{member.uid ?? "—"}</td>
-                  <td>{member.dn}</td>
+                  <th>uid</th>
+                  <th>member</th>
                 </tr>
-              ))}
-            </tbody>
-          </table>
+              </thead>
+              <tbody>
+                {props.members.members.map((member) => (
+                  <tr>
+                    <td>{member.uid ?? "—"}</td>
+                    <td>{member.dn}</td>
+                  </tr>
+                ))}
+              </tbody>
+            </table>
+          </>
         )}
     </Page>
   );

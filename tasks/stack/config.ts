@@ -163,7 +163,6 @@ export async function writeConfig(
         name: queue.target,
         queue_url: queue.url,
       })),
-      ldap_store: `${dataDir}/ldap/store.sqlite`,
       ldap_control_socket: `${info.dir}/run/ldap-control.sock`,
     },
   };

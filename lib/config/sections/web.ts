@@ -67,9 +67,7 @@ export const webSchema = z.strictObject({
   targets: z.array(deadLetterTarget).default([]).refine(uniqueNames, {
     message: "target names must be unique",
   }),
-  /** wgsync-ldap's store (`[ldap].data_dir/store.sqlite`), opened read-only. */
-  ldap_store: absolutePath.optional(),
-  /** wgsync-ldap's control socket, for "snapshot WORKGROUP". */
+  /** wgsync-ldap's control socket: workgroups, members and "snapshot WORKGROUP". */
   ldap_control_socket: absolutePath.optional(),
 }).refine(
   (web) => web.admins.length === 0 || web.trusted_proxies.length > 0,
