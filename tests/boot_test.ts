@@ -31,6 +31,7 @@ const PROPERTIES = [
 ];
 
 const ONESHOTS = [
+  "wgsync-channel-key.service",
   "wgsync-ldap-keytab-obtain.service",
   "wgsync-remctl-keytab-obtain.service",
   "wgsync-ebs.service",
@@ -59,6 +60,8 @@ const READY_EVIDENCE: Record<string, RegExp> = {
 };
 /** DESIGN.md's unit graph as start order: [unit, a unit active before it starts]. */
 const ORDER: [string, string][] = [
+  ["wgsync-event.service", "wgsync-channel-key.service"],
+  ["wgsync-ldap.service", "wgsync-channel-key.service"],
   ["wgsync-ldap-keytab.service", "wgsync-ldap-keytab-obtain.service"],
   ["wgsync-ldap.service", "wgsync-event.service"],
   ["wgsync-ldap.service", "wgsync-ebs.service"],
@@ -178,6 +181,53 @@ Deno.test("boot: wgsync.target under a real systemd as PID 1", async (t) => {
             "600",
             `wgsync-${instance}`,
           ]);
+        }
+      },
+    );
+
+    await t.step(
+      "the channel key is made per boot in /run: one key, a 0400 copy per service user, none in /etc",
+      async () => {
+        const copies = ["wgsync-ldap", "wgsync-event"].map((user) => ({
+          user,
+          path: `/run/wgsync-secrets/${user}.channel.key`,
+        }));
+        const keys: string[] = [];
+        for (const { user, path } of copies) {
+          const stat = await system.stat(path);
+          assert.deepEqual([path, stat.mode, stat.user], [path, "400", user]);
+          keys.push(new TextDecoder().decode(await system.read(path)));
+        }
+        assert.match(keys[0], /^[0-9a-f]{64}\n$/);
+        assert.equal(keys[1], keys[0]);
+        // Nothing at rest: the configured path exists only in the services'
+        // mount namespaces (BindReadOnlyPaths=), not in the root.
+        const host = await system.run("stat", ["/etc/wgsync/channel.key"]);
+        assert.notEqual(host.code, 0, "/etc/wgsync/channel.key is in the root");
+        for (const unit of ["wgsync-ldap.service", "wgsync-event.service"]) {
+          const { MainPID } = await show(unit);
+          const inside = `/proc/${MainPID}/root/etc/wgsync/channel.key`;
+          assert.equal(
+            new TextDecoder().decode(await system.read(inside)),
+            keys[0],
+            `${unit} does not see the key at /etc/wgsync/channel.key`,
+          );
+        }
+        // Restarting the oneshot (both services require it, so they restart
+        // too) keeps the key: it writes only when a copy is missing.
+        await system.systemctl("restart", "wgsync-channel-key.service");
+        for (const { path } of copies) {
+          assert.equal(
+            new TextDecoder().decode(await system.read(path)),
+            keys[0],
+          );
+        }
+        for (const unit of ["wgsync-event.service", "wgsync-ldap.service"]) {
+          const active = await system.waitUntil(
+            async () => (await show(unit)).SubState === "running",
+            60_000,
+          );
+          assert.ok(active, `${unit} did not run again after the key unit`);
         }
       },
     );

@@ -1,8 +1,9 @@
 /**
  * What the boot test puts into the sandbox's root before boot: the local
  * stack's configuration rewritten to the paths of a real install
- * (/etc/wgsync, /run/wgsync-*, /var/lib/wgsync), its secrets (root 0600),
- * the encrypted keytabs, the CA and /etc/krb5.conf.
+ * (/etc/wgsync, /run/wgsync-*, /var/lib/wgsync), its AWS credentials (root
+ * 0600), the encrypted keytabs, the CA and /etc/krb5.conf. Not the stack's
+ * channel key: wgsync-channel-key.service makes one per boot in /run.
  *
  * @module
  */
@@ -24,7 +25,6 @@ export async function stageWgsync(
     await Deno.copyFile(from, to);
     await Deno.chmod(to, 0o600);
   };
-  await copy(`${stack.dir}/secrets/channel.key`, `${etc}/channel.key`);
   await copy(`${stack.dir}/secrets/aws-credentials`, `${etc}/aws-credentials`);
   await copy(stack.ldap.caFile, `${etc}/ca.pem`);
   for (const instance of ["ldap", "remctl"]) {
@@ -68,8 +68,8 @@ export async function stageWgsync(
   config.ebs = { mount_point: "/var/lib/wgsync", mount: false };
   await Deno.writeTextFile(`${etc}/wgsync.toml`, stringify(config) + "\n");
   // The local stack's AWS credentials are a file (production: an instance
-  // role): the services' users get a 0400 copy bound over the same path, as
-  // the units do for the channel key.
+  // role): the services' users get a 0400 copy (tmpfiles.d `C`) bound over
+  // the same path.
   const tmpfiles: string[] = [];
   for (const unit of ["wgsync-event", "wgsync-remctl", "wgsync-web"]) {
     const copy = `/run/wgsync-secrets/${unit}.aws-credentials`;
