@@ -1,13 +1,14 @@
 #!/bin/sh
 # Installs everything wgsync's local stack and tests need on Debian 12, as root:
-# the Debian packages, Deno (pinned, from npm) and the cached dependencies.
+# the Debian packages (python3-ldap: the python-ldap anchor of `deno task bench`),
+# Deno (pinned, from npm) and the cached dependencies.
 # Idempotent; safe to run again.
 set -eu
 
 DENO_VERSION=2.9.6
 PACKAGES="slapd ldap-utils krb5-kdc krb5-admin-server krb5-user kstart \
 remctl-server remctl-client libsasl2-modules-gssapi-mit libgssapi-krb5-2 \
-openssl systemd util-linux e2fsprogs mount chromium"
+openssl systemd util-linux e2fsprogs mount chromium python3-ldap"
 
 missing=""
 for package in $PACKAGES; do
