@@ -139,11 +139,12 @@ export const ROLE_PERMISSIONS = {
    * AWS_CONTAINER_*, …) and fails on one it may not read. `osRelease` is the
    * SDK's user agent. Writing /run/wgsync creates the channel socket;
    * /etc/wgsync holds the configuration and the optional AWS credentials
-   * file; the unit binds the channel key (a systemd credential) at
-   * /run/wgsync-secrets/channel.key.
+   * file; the unit binds the per-boot channel key (made by
+   * wgsync-channel-key.service in /run/wgsync-secrets) over
+   * /etc/wgsync/channel.key.
    */
   event: {
-    read: ["/etc/wgsync", "/run/wgsync", "/run/wgsync-secrets"],
+    read: ["/etc/wgsync", "/run/wgsync"],
     write: ["/run/systemd", "/run/wgsync"],
     net: true,
     env: true,

@@ -1,4 +1,4 @@
-#!/usr/bin/env -S deno run --cached-only -R=/etc/wgsync,/run/wgsync,/run/wgsync-secrets -W=/run/systemd,/run/wgsync -N -E -S=osRelease,uid,homedir
+#!/usr/bin/env -S deno run --cached-only -R=/etc/wgsync,/run/wgsync -W=/run/systemd,/run/wgsync -N -E -S=osRelease,uid,homedir
 /**
  * wgsync-event, the Event Generator: receives events from wgsync-ldap over
  * the authenticated channel, looks each stem up in DynamoDB (creating new
