@@ -104,7 +104,7 @@ Deno.exit(bad.length > 0 ? 1 : 0);
 function summaryLine(run: number, r: ChaosReport): string {
   return `chaos run ${run}: seed ${r.seed}, ${r.pairs} pair(s): ${r.driver.changes} changes made, ${r.delivered} events delivered (${r.applied} distinct), ${r.duplicates} duplicates suppressed, ${r.failedCalls} failed calls retried, ${r.deadLetters} dead letters, ${r.killsSurvived} kills survived, faults: ${
     r.faults.map((f) => f.target ? `${f.kind} ${f.target}` : f.kind).join(", ")
-  }; ${r.workgroups} workgroups compared, ${r.mismatches.length} mismatches, ${r.orderViolations} csn order violations${
+  }; ${r.workgroups} workgroups compared, ${r.mismatches.length} mismatches, ${r.orderViolations} csn order violations, ${r.csnGuarded.mismatches} mismatches for a csn-guarded downstream (${r.csnGuarded.stale} stale events skipped)${
     r.drained ? "" : ", NOT DRAINED"
   } (${Math.round(r.durationMs / 1000)} s)`;
 }
@@ -117,7 +117,7 @@ function markdown(reports: ChaosReport[]): string {
       r.faults.filter((f) => f.kind !== "kill").map((f) => f.kind).join(", ")
     } | ${
       r.drained ? "yes" : "NO"
-    } | ${r.workgroups} | ${r.mismatches.length} | ${r.orderViolations} | ${
+    } | ${r.workgroups} | ${r.mismatches.length} | ${r.orderViolations} | ${r.csnGuarded.mismatches} (${r.csnGuarded.stale} stale skipped) | ${
       Math.round(r.durationMs / 1000)
     } s |`
   );
