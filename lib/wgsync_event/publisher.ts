@@ -5,15 +5,25 @@
  * pointer, goes out with `Publish`. `MessageGroupId` is the workgroup (order
  * per workgroup, parallelism across workgroups) and `MessageDeduplicationId`
  * the event id. A message's promise resolves only once SNS accepted it.
- * Order: the channel server hands over a workgroup's next event only after
- * the previous one was acknowledged, so the queue never holds two messages
- * of one workgroup; a batch entry retried on its own cannot be overtaken.
  *
- * Failures: an entry a batch reports as failed, or one missing from both the
- * Successful and Failed lists (moto does that), is retried on its own; a
- * call that fails as a whole (throttled, unreachable, 5xx) is retried with
- * backoff and jitter until it succeeds or the publisher is stopped, which
- * rejects every message not yet accepted (the channel gives them back).
+ * Order per workgroup: messages are queued in the order `publish` was
+ * called, and a workgroup has at most one call in flight. A batch takes a
+ * workgroup's messages in queue order and stops at the first one that cannot
+ * join (other topic, too large, to be sent alone), so every later message of
+ * that workgroup waits too; SNS FIFO keeps the order of one group's entries
+ * within a batch and across sequential calls. An entry a batch reports as
+ * failed, or one missing from both the Successful and Failed lists (moto does
+ * that), is retried on its own, and the workgroup's later entries of that
+ * batch that were not accepted after it, one at a time in order; the
+ * workgroup's queued messages wait until all of them were accepted. (An
+ * entry SNS accepted after refusing an earlier one of its group in the same
+ * call would already be out of order; SNS FIFO keeps a group's order, and
+ * the publisher logs it should it ever happen.)
+ *
+ * Failures: a call that fails as a whole (throttled, unreachable, 5xx) is
+ * retried with backoff and jitter until it succeeds or the publisher is
+ * stopped, which rejects every message not yet accepted (the channel gives
+ * them back).
  * The number of calls started from the queue adapts like TCP's congestion
  * window (additive increase, multiplicative decrease): halved on a throttled
  * or timed-out call, one more per accepted call up to `concurrency`, so an
@@ -28,6 +38,7 @@ import {
   PublishCommand,
   type SNSClient,
 } from "@aws-sdk/client-sns";
+import { getLogger } from "../log/mod.ts";
 import { optionChecks } from "../options.ts";
 import type { SnsMessage } from "./message.ts";
 import {
@@ -60,8 +71,12 @@ export interface PublisherOptions {
 
 interface Pending {
   message: SnsMessage;
+  /** Sent with `Publish`, never in a batch. */
+  alone: boolean;
   done: PromiseWithResolvers<void>;
 }
+
+const log = getLogger("event");
 
 /** Raised when SNS accepted a batch call but not one of its entries. */
 export class EntryFailedError extends ReasonedError {
@@ -82,6 +97,8 @@ export class Publisher {
   #running = 0;
   /** Calls that may be in flight now (AIMD between 1 and #concurrency). */
   #limit: number;
+  /** Workgroups with a call (or its entries' retries) in flight. */
+  #busy = new Set<string>();
   #scheduled = false;
   #stop = new AbortController();
   #failing = false;
@@ -116,17 +133,17 @@ export class Publisher {
     message: SnsMessage,
     options: { alone?: boolean } = {},
   ): Promise<void> {
-    const pending: Pending = { message, done: Promise.withResolvers<void>() };
+    const pending: Pending = {
+      message,
+      alone: options.alone === true || message.size > this.#maxBatchBytes,
+      done: Promise.withResolvers<void>(),
+    };
     if (this.#stop.signal.aborted) {
       pending.done.reject(this.#stop.signal.reason);
       return pending.done.promise;
     }
-    if (options.alone || message.size > this.#maxBatchBytes) {
-      void this.#publishOne(pending);
-    } else {
-      this.#queue.push(pending);
-      this.#schedule();
-    }
+    this.#queue.push(pending);
+    this.#schedule();
     return pending.done.promise;
   }
 
@@ -180,62 +197,91 @@ export class Publisher {
   }
 
   #drain(): void {
-    while (this.#running < this.#limit && this.#queue.length > 0) {
+    while (this.#running < this.#limit) {
       const batch = this.#take();
+      if (batch.length === 0) break;
+      const groups = new Set(batch.map((p) => p.message.event.workgroup));
+      for (const group of groups) this.#busy.add(group);
       this.#running++;
       const sent = batch.length === 1
-        ? this.#publishOne(batch[0])
+        ? this.#publishInOrder(batch)
         : this.#publishBatch(batch);
       sent.finally(() => {
         this.#running--;
+        for (const group of groups) this.#busy.delete(group);
         if (this.#queue.length > 0) this.#schedule();
       });
     }
   }
 
-  /** Takes up to 10 messages of the first message's topic, within the size limit. */
+  /**
+   * Takes up to 10 messages of the first free message's topic, within the
+   * size limit, skipping workgroups with a call in flight; a workgroup's
+   * first message that cannot join holds back its later ones. A message to
+   * be sent alone is taken alone.
+   */
   #take(): Pending[] {
-    const topic = this.#queue[0].message.topicArn;
+    const held = new Set(this.#busy);
     const batch: Pending[] = [];
+    let topic: string | undefined;
     let bytes = 0;
     for (
       let i = 0;
       i < this.#queue.length && batch.length < MAX_BATCH_ENTRIES;
     ) {
       const pending = this.#queue[i];
-      if (
-        pending.message.topicArn !== topic ||
-        bytes + pending.message.size > this.#maxBatchBytes
-      ) {
+      const { message } = pending;
+      const group = message.event.workgroup;
+      if (held.has(group)) {
         i++;
         continue;
       }
-      bytes += pending.message.size;
+      if (pending.alone && batch.length === 0) {
+        this.#queue.splice(i, 1);
+        return [pending];
+      }
+      topic ??= message.topicArn;
+      if (
+        pending.alone || message.topicArn !== topic ||
+        bytes + message.size > this.#maxBatchBytes
+      ) {
+        held.add(group);
+        i++;
+        continue;
+      }
+      bytes += message.size;
       batch.push(pending);
       this.#queue.splice(i, 1);
     }
     return batch;
   }
 
-  async #publishOne(pending: Pending): Promise<void> {
-    const { message } = pending;
-    try {
-      await this.retry(() =>
-        this.#sns.send(
-          new PublishCommand({
-            TopicArn: message.topicArn,
-            Message: message.body,
-            MessageAttributes: message.attributes,
-            MessageGroupId: message.event.workgroup,
-            MessageDeduplicationId: message.event.id,
-          }),
-        )
-      );
-      this.#options.onSent?.(1);
-      pending.done.resolve();
-    } catch (error) {
-      pending.done.reject(error);
+  /** Publishes `messages` (of one workgroup) one at a time in order; a stop rejects the rest. */
+  async #publishInOrder(messages: Pending[]): Promise<void> {
+    for (const [i, pending] of messages.entries()) {
+      try {
+        await this.#publishOne(pending.message);
+        pending.done.resolve();
+      } catch (error) {
+        for (const rest of messages.slice(i)) rest.done.reject(error);
+        return;
+      }
     }
+  }
+
+  async #publishOne(message: SnsMessage): Promise<void> {
+    await this.retry(() =>
+      this.#sns.send(
+        new PublishCommand({
+          TopicArn: message.topicArn,
+          Message: message.body,
+          MessageAttributes: message.attributes,
+          MessageGroupId: message.event.workgroup,
+          MessageDeduplicationId: message.event.id,
+        }),
+      )
+    );
+    this.#options.onSent?.(1);
   }
 
   async #publishBatch(batch: Pending[]): Promise<void> {
@@ -267,10 +313,19 @@ export class Publisher {
       (result.Failed ?? []).map((entry) => [entry.Id, entry]),
     );
     this.#options.onSent?.(accepted.size);
-    const retries: Promise<void>[] = [];
+    /** Per workgroup, the entries to retry in order. */
+    const retries = new Map<string, Pending[]>();
     batch.forEach((pending, i) => {
       const id = `e${i}`;
+      const { event } = pending.message;
+      const waiting = retries.get(event.workgroup);
       if (accepted.has(id)) {
+        if (waiting !== undefined) {
+          log.error(
+            "SNS accepted entry {entry} (event {eventId}) of workgroup {workgroup} after refusing an earlier entry of the group in the same call; it may arrive out of order",
+            { entry: id, eventId: event.id, workgroup: event.workgroup },
+          );
+        }
         pending.done.resolve();
         return;
       }
@@ -279,12 +334,15 @@ export class Publisher {
         new EntryFailedError(
           entry === undefined,
           entry === undefined
-            ? `SNS reported entry ${id} (event ${pending.message.event.id}) neither successful nor failed`
-            : `SNS refused entry ${id} (event ${pending.message.event.id}): ${entry.Code}: ${entry.Message}`,
+            ? `SNS reported entry ${id} (event ${event.id}) neither successful nor failed`
+            : `SNS refused entry ${id} (event ${event.id}): ${entry.Code}: ${entry.Message}`,
         ),
       );
-      retries.push(this.#publishOne(pending));
+      if (waiting === undefined) retries.set(event.workgroup, [pending]);
+      else waiting.push(pending);
     });
-    await Promise.all(retries);
+    await Promise.all(
+      [...retries.values()].map((group) => this.#publishInOrder(group)),
+    );
   }
 }
