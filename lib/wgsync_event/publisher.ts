@@ -11,14 +11,16 @@
  * workgroup's messages in queue order and stops at the first one that cannot
  * join (other topic, too large, to be sent alone), so every later message of
  * that workgroup waits too; SNS FIFO keeps the order of one group's entries
- * within a batch and across sequential calls. An entry a batch reports as
+ * within a batch and across sequential calls. A batch fills with one
+ * workgroup's messages before the next one's, so it spans few workgroups and
+ * leaves the others free for concurrent calls. An entry a batch reports as
  * failed, or one missing from both the Successful and Failed lists (moto does
- * that), is retried on its own, and the workgroup's later entries of that
- * batch that were not accepted after it, one at a time in order; the
- * workgroup's queued messages wait until all of them were accepted. (An
- * entry SNS accepted after refusing an earlier one of its group in the same
- * call would already be out of order; SNS FIFO keeps a group's order, and
- * the publisher logs it should it ever happen.)
+ * that), is retried on its own, then the workgroup's later entries of that
+ * batch that were not accepted either, one at a time in order; the
+ * workgroup's queued messages wait until all of them were accepted. (SNS
+ * does not document whether it may accept a group's entry after refusing an
+ * earlier one of the same call; that could not be undone, so the publisher
+ * logs it as an error should it happen.)
  *
  * Failures: a call that fails as a whole (throttled, unreachable, 5xx) is
  * retried with backoff and jitter until it succeeds or the publisher is
@@ -216,43 +218,52 @@ export class Publisher {
 
   /**
    * Takes up to 10 messages of the first free message's topic, within the
-   * size limit, skipping workgroups with a call in flight; a workgroup's
-   * first message that cannot join holds back its later ones. A message to
-   * be sent alone is taken alone.
+   * size limit, skipping workgroups with a call in flight: a workgroup's
+   * waiting messages in queue order, up to the first one that cannot join,
+   * then the next workgroup's (by first message), so a batch spans few
+   * workgroups and leaves the others free for the next call. A message to be
+   * sent alone is taken alone once no free message is ahead of it.
    */
   #take(): Pending[] {
     const held = new Set(this.#busy);
-    const batch: Pending[] = [];
+    /** Per free workgroup, its messages that may go now, in queue order. */
+    const runs = new Map<string, Pending[]>();
     let topic: string | undefined;
-    let bytes = 0;
-    for (
-      let i = 0;
-      i < this.#queue.length && batch.length < MAX_BATCH_ENTRIES;
-    ) {
-      const pending = this.#queue[i];
+    for (const [i, pending] of this.#queue.entries()) {
       const { message } = pending;
       const group = message.event.workgroup;
-      if (held.has(group)) {
-        i++;
+      if (held.has(group)) continue;
+      if (pending.alone) {
+        if (runs.size === 0) {
+          this.#queue.splice(i, 1);
+          return [pending];
+        }
+        held.add(group);
         continue;
-      }
-      if (pending.alone && batch.length === 0) {
-        this.#queue.splice(i, 1);
-        return [pending];
       }
       topic ??= message.topicArn;
-      if (
-        pending.alone || message.topicArn !== topic ||
-        bytes + message.size > this.#maxBatchBytes
-      ) {
+      if (message.topicArn !== topic) {
         held.add(group);
-        i++;
         continue;
       }
-      bytes += message.size;
-      batch.push(pending);
-      this.#queue.splice(i, 1);
+      const run = runs.get(group);
+      if (run === undefined) runs.set(group, [pending]);
+      else run.push(pending);
+      if (run?.length === MAX_BATCH_ENTRIES) held.add(group);
     }
+    const batch: Pending[] = [];
+    let bytes = 0;
+    for (const run of runs.values()) {
+      for (const pending of run) {
+        if (batch.length === MAX_BATCH_ENTRIES) break;
+        // Too large: the workgroup stops here, a smaller one may still fit.
+        if (bytes + pending.message.size > this.#maxBatchBytes) break;
+        bytes += pending.message.size;
+        batch.push(pending);
+      }
+    }
+    const taken = new Set(batch);
+    this.#queue = this.#queue.filter((pending) => !taken.has(pending));
     return batch;
   }
 
