@@ -1,13 +1,8 @@
 /**
  * The Event Generator's end of the channel: accepts connections,
  * authenticates them, hands each event to a handler and acknowledges it only
- * after the handler resolved. Events of one workgroup (across all
- * connections) are handed over in arrival order, at most
- * `perWorkgroupInFlight` of them not yet acknowledged (1 by default: one
- * after the other; more only for a handler that keeps their order itself),
- * and acknowledged in that order — an event whose handler resolved waits
- * for the acknowledgement of the workgroup's earlier ones. Different
- * workgroups run concurrently.
+ * after the handler resolved. Events of one workgroup are handled one after
+ * the other (across all connections), different workgroups concurrently.
  * A connection that fails authentication or sends a bad frame is closed with
  * a log line naming it; other connections and the server carry on.
  *
@@ -80,15 +75,6 @@ export interface ChannelServerOptions {
   handshakeTimeoutMs?: number;
   /** Events handled at once per connection before reading pauses. Default 1024. */
   maxInFlight?: number;
-  /**
-   * Events of one workgroup handed to the handler and not yet acknowledged
-   * (across all connections). With more than 1 the handler is called for a
-   * workgroup's next event before the previous one resolved, still in
-   * arrival order, and must keep that order itself; acknowledgements stay in
-   * order either way.
-   * @default {1}
-   */
-  perWorkgroupInFlight?: number;
   /** Mode of the Unix socket file. Default 0o660. */
   socketMode?: number;
 }
@@ -115,14 +101,6 @@ export class ChannelServerError extends Error {
 const check = optionChecks("start the channel server");
 const logger = getLogger(["lib", "channel"]);
 
-/** A workgroup's events handed over and not yet finished (acknowledged or given up), in order. */
-interface Lane {
-  /** Each one settles once its event is finished; oldest first. */
-  finished: Promise<void>[];
-  /** Settles once the latest event was handed to the handler. */
-  started: Promise<void>;
-}
-
 interface Connection {
   conn: Deno.Conn;
   peer: string;
@@ -144,9 +122,8 @@ export class ChannelServer {
   #maxHandshakeFrameBytes: number;
   #handshakeTimeoutMs: number;
   #maxInFlight: number;
-  #perWorkgroupInFlight: number;
   #connections = new Set<Connection>();
-  #lanes = new Map<string, Lane>();
+  #chains = new Map<string, Promise<void>>();
   #tasks = new Set<Promise<void>>();
   #accepting: Promise<void>;
   #counter = 0;
@@ -175,7 +152,6 @@ export class ChannelServer {
     this.#maxHandshakeFrameBytes = options.maxHandshakeFrameBytes ?? 4096;
     this.#handshakeTimeoutMs = options.handshakeTimeoutMs ?? 5000;
     this.#maxInFlight = options.maxInFlight ?? 1024;
-    this.#perWorkgroupInFlight = options.perWorkgroupInFlight ?? 1;
     this.#accepting = this.#accept();
   }
 
@@ -204,10 +180,6 @@ export class ChannelServer {
       options.handshakeTimeoutMs ?? 5000,
     );
     check.positiveInteger("maxInFlight", options.maxInFlight ?? 1024);
-    check.positiveInteger(
-      "perWorkgroupInFlight",
-      options.perWorkgroupInFlight ?? 1,
-    );
     const key = await AuthKey.load(options.keyFile);
     let listener: Deno.Listener;
     try {
@@ -400,73 +372,45 @@ export class ChannelServer {
     event: IncomingEvent,
   ): void {
     connection.inFlight++;
-    let lane = this.#lanes.get(event.workgroup);
-    if (lane === undefined) {
-      lane = { finished: [], started: Promise.resolve() };
-      this.#lanes.set(event.workgroup, lane);
-    }
-    const { finished } = lane;
-    const previous = finished.at(-1) ?? Promise.resolve();
-    // A free place in the window: the event `perWorkgroupInFlight` back finished.
-    const place = finished.length >= this.#perWorkgroupInFlight
-      ? finished[finished.length - this.#perWorkgroupInFlight]
-      : Promise.resolve();
-    let handled!: Promise<boolean>;
-    const started = Promise.all([lane.started, place]).then(() => {
-      handled = this.#handle(connection, context, event);
-    });
-    lane.started = started;
-    const run = started.then(async () => {
-      const ok = await handled;
-      // In order: the workgroup's earlier events are acknowledged first.
-      await previous;
-      if (!ok || connection.closed) return;
+    const previous = this.#chains.get(event.workgroup) ?? Promise.resolve();
+    const run = previous.then(async () => {
+      // A closed connection's remaining events are re-sent by the client.
+      if (connection.closed) return;
+      try {
+        await this.#handler(event, context);
+      } catch (error) {
+        if (!connection.closed) {
+          this.#stats.closedOnError++;
+          logger.error(
+            "Event {eventId} of workgroup {workgroup} failed in the handler; closing {peer} so the client re-sends it: {reason}",
+            {
+              eventId: event.id,
+              workgroup: event.workgroup,
+              peer: connection.peer,
+              reason: reasonOf(error),
+            },
+          );
+          this.#drop(connection);
+        }
+        return;
+      }
+      if (connection.closed) return;
       this.#stats.acked++;
       connection.writer!.write(
         encodeFrame(encodeMessage({ type: "ack", id: event.id })),
       )
         .catch(() => this.#drop(connection));
     });
-    finished.push(run);
+    this.#chains.set(event.workgroup, run);
     this.#track(run.finally(() => {
-      finished.shift();
-      if (finished.length === 0 && this.#lanes.get(event.workgroup) === lane) {
-        this.#lanes.delete(event.workgroup);
+      if (this.#chains.get(event.workgroup) === run) {
+        this.#chains.delete(event.workgroup);
       }
       connection.inFlight--;
       const wake = connection.wake;
       connection.wake = undefined;
       wake?.();
     }));
-  }
-
-  /** Runs the handler; false when the event must not be acknowledged. */
-  async #handle(
-    connection: Connection,
-    context: EventContext,
-    event: IncomingEvent,
-  ): Promise<boolean> {
-    // A closed connection's remaining events are re-sent by the client.
-    if (connection.closed) return false;
-    try {
-      await this.#handler(event, context);
-      return true;
-    } catch (error) {
-      if (!connection.closed) {
-        this.#stats.closedOnError++;
-        logger.error(
-          "Event {eventId} of workgroup {workgroup} failed in the handler; closing {peer} so the client re-sends it: {reason}",
-          {
-            eventId: event.id,
-            workgroup: event.workgroup,
-            peer: connection.peer,
-            reason: reasonOf(error),
-          },
-        );
-        this.#drop(connection);
-      }
-      return false;
-    }
   }
 
   #drop(connection: Connection): void {

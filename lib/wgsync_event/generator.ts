@@ -56,12 +56,6 @@ export interface EventGeneratorOptions {
 const log = getLogger("event");
 /** How often STATUS= is refreshed (and events/s measured). */
 const STATUS_EVERY_MS = 5_000;
-/**
- * Events of one workgroup under way at once (the channel server's
- * `perWorkgroupInFlight`): enough for several full PublishBatch calls of one
- * busy workgroup; the pipeline and publisher keep their order.
- */
-const PER_WORKGROUP_IN_FLIGHT = 64;
 /** The longest a stop waits for publishes under way. */
 const MAX_DRAIN_MS = 5_000;
 
@@ -133,7 +127,6 @@ export async function runEventGenerator(
       keyFile: channel.auth_key_file,
       maxFrameBytes: channel.max_frame_bytes,
       maxEventBytes: channel.max_event_bytes,
-      perWorkgroupInFlight: PER_WORKGROUP_IN_FLIGHT,
       handler: pipeline.handle,
     });
     connections = () => server.stats.open;

@@ -9,13 +9,6 @@
  * resolves only once SNS accepted the message (and S3 stored the body), so
  * the channel acknowledges nothing earlier.
  *
- * Several events of one workgroup may be under way at once (the channel
- * server's `perWorkgroupInFlight`): their checks, stem lookups and S3 writes
- * overlap, but each is handed to the publisher only after the workgroup's
- * previous event was (or was decided not to be published), so the
- * publisher's queue holds them in arrival order; if an earlier one fails
- * (the role stops), the later ones fail too instead of overtaking it.
- *
  * @module
  */
 
@@ -80,8 +73,6 @@ export class EventPipeline {
     disabled: 0,
     invalid: 0,
   };
-  /** Per workgroup: settles once its latest event was handed to the publisher (or needs not be). */
-  #turns = new Map<string, Promise<void>>();
   #problem: string | undefined;
   #problemSince = 0;
   #loggedAt = 0;
@@ -102,36 +93,10 @@ export class EventPipeline {
   }
 
   /** The channel handler: resolves once the event is published, disabled or dropped as invalid. */
-  handle = (
+  handle = async (
     incoming: IncomingEvent,
     context: EventContext,
   ): Promise<void> => {
-    const previous = this.#turns.get(incoming.workgroup) ?? Promise.resolve();
-    const turn = Promise.withResolvers<void>();
-    turn.promise.catch(() => {});
-    this.#turns.set(incoming.workgroup, turn.promise);
-    turn.promise.finally(() => {
-      if (this.#turns.get(incoming.workgroup) === turn.promise) {
-        this.#turns.delete(incoming.workgroup);
-      }
-    }).catch(() => {});
-    const handled = this.#handle(incoming, context, async () => {
-      await previous;
-      return turn.resolve;
-    });
-    handled.catch((error) => turn.reject(error));
-    return handled;
-  };
-
-  /**
-   * Handles one event; `myTurn` resolves once the workgroup's earlier events
-   * were handed to the publisher, with the function that lets the next one go.
-   */
-  async #handle(
-    incoming: IncomingEvent,
-    context: EventContext,
-    myTurn: () => Promise<() => void>,
-  ): Promise<void> {
     const started = performance.now();
     const { metrics } = this.#options;
     let event: CheckedEvent;
@@ -139,7 +104,6 @@ export class EventPipeline {
       event = checkEvent(incoming);
     } catch (error) {
       if (!(error instanceof InvalidEventError)) throw error;
-      (await myTurn())();
       metrics.received.inc({ type: "invalid" });
       metrics.failure("invalid_event");
       this.#counts.invalid++;
@@ -155,7 +119,6 @@ export class EventPipeline {
     metrics.received.inc({ type: event.type });
     const stem = await this.#stem(event);
     if (!stem.enabled) {
-      (await myTurn())();
       metrics.disabled.inc();
       this.#counts.disabled++;
       this.#counts.handled++;
@@ -170,18 +133,13 @@ export class EventPipeline {
       );
       message = snsMessage(event, topicArn, stored);
     }
-    const next = await myTurn();
-    const accepted = this.#options.publisher.publish(message, {
-      alone: offload,
-    });
-    next();
-    await accepted;
+    await this.#options.publisher.publish(message, { alone: offload });
     this.#recovered();
     metrics.published.inc({ path: offload ? "claim_check" : "direct" });
     metrics.publishLatency.observe((performance.now() - started) / 1000);
     this.#counts.published++;
     this.#counts.handled++;
-  }
+  };
 
   /** Reports a failed AWS attempt (from the publisher or a lookup). */
   reportFailure(

@@ -5,27 +5,15 @@
  * pointer, goes out with `Publish`. `MessageGroupId` is the workgroup (order
  * per workgroup, parallelism across workgroups) and `MessageDeduplicationId`
  * the event id. A message's promise resolves only once SNS accepted it.
+ * Order: the channel server hands over a workgroup's next event only after
+ * the previous one was acknowledged, so the queue never holds two messages
+ * of one workgroup; a batch entry retried on its own cannot be overtaken.
  *
- * Order per workgroup: messages are queued in the order `publish` was
- * called, and a workgroup has at most one call in flight. A batch takes a
- * workgroup's messages in queue order and stops at the first one that cannot
- * join (other topic, too large, to be sent alone), so every later message of
- * that workgroup waits too; SNS FIFO keeps the order of one group's entries
- * within a batch and across sequential calls. A batch fills with one
- * workgroup's messages before the next one's, so it spans few workgroups and
- * leaves the others free for concurrent calls. An entry a batch reports as
- * failed, or one missing from both the Successful and Failed lists (moto does
- * that), is retried on its own, then the workgroup's later entries of that
- * batch that were not accepted either, one at a time in order; the
- * workgroup's queued messages wait until all of them were accepted. (SNS
- * does not document whether it may accept a group's entry after refusing an
- * earlier one of the same call; that could not be undone, so the publisher
- * logs it as an error should it happen.)
- *
- * Failures: a call that fails as a whole (throttled, unreachable, 5xx) is
- * retried with backoff and jitter until it succeeds or the publisher is
- * stopped, which rejects every message not yet accepted (the channel gives
- * them back).
+ * Failures: an entry a batch reports as failed, or one missing from both the
+ * Successful and Failed lists (moto does that), is retried on its own; a
+ * call that fails as a whole (throttled, unreachable, 5xx) is retried with
+ * backoff and jitter until it succeeds or the publisher is stopped, which
+ * rejects every message not yet accepted (the channel gives them back).
  * The number of calls started from the queue adapts like TCP's congestion
  * window (additive increase, multiplicative decrease): halved on a throttled
  * or timed-out call, one more per accepted call up to `concurrency`, so an
@@ -40,7 +28,6 @@ import {
   PublishCommand,
   type SNSClient,
 } from "@aws-sdk/client-sns";
-import { getLogger } from "../log/mod.ts";
 import { optionChecks } from "../options.ts";
 import type { SnsMessage } from "./message.ts";
 import {
@@ -73,12 +60,8 @@ export interface PublisherOptions {
 
 interface Pending {
   message: SnsMessage;
-  /** Sent with `Publish`, never in a batch. */
-  alone: boolean;
   done: PromiseWithResolvers<void>;
 }
-
-const log = getLogger("event");
 
 /** Raised when SNS accepted a batch call but not one of its entries. */
 export class EntryFailedError extends ReasonedError {
@@ -99,8 +82,6 @@ export class Publisher {
   #running = 0;
   /** Calls that may be in flight now (AIMD between 1 and #concurrency). */
   #limit: number;
-  /** Workgroups with a call (or its entries' retries) in flight. */
-  #busy = new Set<string>();
   #scheduled = false;
   #stop = new AbortController();
   #failing = false;
@@ -135,17 +116,17 @@ export class Publisher {
     message: SnsMessage,
     options: { alone?: boolean } = {},
   ): Promise<void> {
-    const pending: Pending = {
-      message,
-      alone: options.alone === true || message.size > this.#maxBatchBytes,
-      done: Promise.withResolvers<void>(),
-    };
+    const pending: Pending = { message, done: Promise.withResolvers<void>() };
     if (this.#stop.signal.aborted) {
       pending.done.reject(this.#stop.signal.reason);
       return pending.done.promise;
     }
-    this.#queue.push(pending);
-    this.#schedule();
+    if (options.alone || message.size > this.#maxBatchBytes) {
+      void this.#publishOne(pending);
+    } else {
+      this.#queue.push(pending);
+      this.#schedule();
+    }
     return pending.done.promise;
   }
 
@@ -199,100 +180,62 @@ export class Publisher {
   }
 
   #drain(): void {
-    while (this.#running < this.#limit) {
+    while (this.#running < this.#limit && this.#queue.length > 0) {
       const batch = this.#take();
-      if (batch.length === 0) break;
-      const groups = new Set(batch.map((p) => p.message.event.workgroup));
-      for (const group of groups) this.#busy.add(group);
       this.#running++;
       const sent = batch.length === 1
-        ? this.#publishInOrder(batch)
+        ? this.#publishOne(batch[0])
         : this.#publishBatch(batch);
       sent.finally(() => {
         this.#running--;
-        for (const group of groups) this.#busy.delete(group);
         if (this.#queue.length > 0) this.#schedule();
       });
     }
   }
 
-  /**
-   * Takes up to 10 messages of the first free message's topic, within the
-   * size limit, skipping workgroups with a call in flight: a workgroup's
-   * waiting messages in queue order, up to the first one that cannot join,
-   * then the next workgroup's (by first message), so a batch spans few
-   * workgroups and leaves the others free for the next call. A message to be
-   * sent alone is taken alone once no free message is ahead of it.
-   */
+  /** Takes up to 10 messages of the first message's topic, within the size limit. */
   #take(): Pending[] {
-    const held = new Set(this.#busy);
-    /** Per free workgroup, its messages that may go now, in queue order. */
-    const runs = new Map<string, Pending[]>();
-    let topic: string | undefined;
-    for (const [i, pending] of this.#queue.entries()) {
-      const { message } = pending;
-      const group = message.event.workgroup;
-      if (held.has(group)) continue;
-      if (pending.alone) {
-        if (runs.size === 0) {
-          this.#queue.splice(i, 1);
-          return [pending];
-        }
-        held.add(group);
-        continue;
-      }
-      topic ??= message.topicArn;
-      if (message.topicArn !== topic) {
-        held.add(group);
-        continue;
-      }
-      const run = runs.get(group);
-      if (run === undefined) runs.set(group, [pending]);
-      else run.push(pending);
-      if (run?.length === MAX_BATCH_ENTRIES) held.add(group);
-    }
+    const topic = this.#queue[0].message.topicArn;
     const batch: Pending[] = [];
     let bytes = 0;
-    for (const run of runs.values()) {
-      for (const pending of run) {
-        if (batch.length === MAX_BATCH_ENTRIES) break;
-        // Too large: the workgroup stops here, a smaller one may still fit.
-        if (bytes + pending.message.size > this.#maxBatchBytes) break;
-        bytes += pending.message.size;
-        batch.push(pending);
+    for (
+      let i = 0;
+      i < this.#queue.length && batch.length < MAX_BATCH_ENTRIES;
+    ) {
+      const pending = this.#queue[i];
+      if (
+        pending.message.topicArn !== topic ||
+        bytes + pending.message.size > this.#maxBatchBytes
+      ) {
+        i++;
+        continue;
       }
+      bytes += pending.message.size;
+      batch.push(pending);
+      this.#queue.splice(i, 1);
     }
-    const taken = new Set(batch);
-    this.#queue = this.#queue.filter((pending) => !taken.has(pending));
     return batch;
   }
 
-  /** Publishes `messages` (of one workgroup) one at a time in order; a stop rejects the rest. */
-  async #publishInOrder(messages: Pending[]): Promise<void> {
-    for (const [i, pending] of messages.entries()) {
-      try {
-        await this.#publishOne(pending.message);
-        pending.done.resolve();
-      } catch (error) {
-        for (const rest of messages.slice(i)) rest.done.reject(error);
-        return;
-      }
+  async #publishOne(pending: Pending): Promise<void> {
+    const { message } = pending;
+    try {
+      await this.retry(() =>
+        this.#sns.send(
+          new PublishCommand({
+            TopicArn: message.topicArn,
+            Message: message.body,
+            MessageAttributes: message.attributes,
+            MessageGroupId: message.event.workgroup,
+            MessageDeduplicationId: message.event.id,
+          }),
+        )
+      );
+      this.#options.onSent?.(1);
+      pending.done.resolve();
+    } catch (error) {
+      pending.done.reject(error);
     }
-  }
-
-  async #publishOne(message: SnsMessage): Promise<void> {
-    await this.retry(() =>
-      this.#sns.send(
-        new PublishCommand({
-          TopicArn: message.topicArn,
-          Message: message.body,
-          MessageAttributes: message.attributes,
-          MessageGroupId: message.event.workgroup,
-          MessageDeduplicationId: message.event.id,
-        }),
-      )
-    );
-    this.#options.onSent?.(1);
   }
 
   async #publishBatch(batch: Pending[]): Promise<void> {
@@ -324,19 +267,10 @@ export class Publisher {
       (result.Failed ?? []).map((entry) => [entry.Id, entry]),
     );
     this.#options.onSent?.(accepted.size);
-    /** Per workgroup, the entries to retry in order. */
-    const retries = new Map<string, Pending[]>();
+    const retries: Promise<void>[] = [];
     batch.forEach((pending, i) => {
       const id = `e${i}`;
-      const { event } = pending.message;
-      const waiting = retries.get(event.workgroup);
       if (accepted.has(id)) {
-        if (waiting !== undefined) {
-          log.error(
-            "SNS accepted entry {entry} (event {eventId}) of workgroup {workgroup} after refusing an earlier entry of the group in the same call; it may arrive out of order",
-            { entry: id, eventId: event.id, workgroup: event.workgroup },
-          );
-        }
         pending.done.resolve();
         return;
       }
@@ -345,15 +279,12 @@ export class Publisher {
         new EntryFailedError(
           entry === undefined,
           entry === undefined
-            ? `SNS reported entry ${id} (event ${event.id}) neither successful nor failed`
-            : `SNS refused entry ${id} (event ${event.id}): ${entry.Code}: ${entry.Message}`,
+            ? `SNS reported entry ${id} (event ${pending.message.event.id}) neither successful nor failed`
+            : `SNS refused entry ${id} (event ${pending.message.event.id}): ${entry.Code}: ${entry.Message}`,
         ),
       );
-      if (waiting === undefined) retries.set(event.workgroup, [pending]);
-      else waiting.push(pending);
+      retries.push(this.#publishOne(pending));
     });
-    await Promise.all(
-      [...retries.values()].map((group) => this.#publishInOrder(group)),
-    );
+    await Promise.all(retries);
   }
 }
