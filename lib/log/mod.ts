@@ -73,6 +73,11 @@ export interface LoggingOptions {
 /** Which sink {@linkcode setupLogging} chose. */
 export interface LoggingSetup {
   sink: "journal" | TextMode;
+  /**
+   * Resolves once every record logged so far was handed to journald (the
+   * journal sink sends from a queue); at once for a text sink.
+   */
+  flush(): Promise<void>;
 }
 
 /** How long the journal probe may take before the socket counts as there. */
@@ -117,9 +122,10 @@ export async function setupLogging(
   const text = getTextSink(textMode);
   const probe = await probeJournal(socket);
   const sender = "sender" in probe ? probe.sender : undefined;
-  const sink: Sink = sender
+  const journal = sender
     ? getJournalSink({ identifier, fallback: text, socket: sender })
-    : text;
+    : undefined;
+  const sink: Sink = journal ?? text;
   await configure({
     reset: true,
     sinks: { main: sink },
@@ -145,7 +151,10 @@ export async function setupLogging(
       },
     );
   }
-  return { sink: sender ? "journal" : textMode };
+  return {
+    sink: journal ? "journal" : textMode,
+    flush: () => journal?.drain() ?? Promise.resolve(),
+  };
 }
 
 function isMissing(error: unknown): boolean {

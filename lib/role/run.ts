@@ -130,9 +130,14 @@ export async function runRole<S extends ConfigSection>(
     console.log(`${command}: configuration "${args.configPath}" is valid`);
     return 0;
   }
-  await setupLogging({ identifier: command, level: config.log.level });
+  const logging = await setupLogging({
+    identifier: command,
+    level: config.log.level,
+  });
   const logger = getLogger(role.name);
-  const notifier = Notifier.fromEnv();
+  const notifier = Notifier.fromEnv(undefined, {
+    beforeReady: logging.flush,
+  });
   const controller = new AbortController();
   const deadlineMs = config.stop_timeout_seconds * 1000;
   let timeout: ReturnType<typeof setTimeout> | undefined;

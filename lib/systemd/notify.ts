@@ -8,6 +8,7 @@
 import { getLogger } from "../log/mod.ts";
 import { DatagramSender } from "./datagram.ts";
 import { readEnv } from "../env.ts";
+import { waitAtMost } from "../async.ts";
 
 const logger = getLogger(["lib", "systemd"]);
 
@@ -17,6 +18,9 @@ export const NOTIFY_ENV = [
   "WATCHDOG_USEC",
   "WATCHDOG_PID",
 ] as const;
+
+/** How long `ready()` waits for its `beforeReady` hook. */
+const BEFORE_READY_MS = 1000;
 
 /** systemd reads at most 4096 bytes per notification; keep STATUS well below. */
 const STATUS_MAX_CHARS = 1024;
@@ -32,12 +36,21 @@ export interface NotifierFromEnvOptions {
    * @default {false}
    */
   unsetEnvironment?: boolean;
+  /** See {@linkcode NotifierOptions.beforeReady}. @default {undefined} */
+  beforeReady?: () => Promise<void>;
 }
 
 /** Options for the {@linkcode Notifier} constructor. */
 export interface NotifierOptions {
   /** The watchdog interval systemd expects (`WATCHDOG_USEC`); unset: no watchdog. */
   watchdogUsec?: number;
+  /**
+   * Awaited (for at most 1 s) before `READY=1` is sent, e.g. the log sink's
+   * flush, so that what the service logged before it was ready reaches the
+   * journal before systemd's own "Started" record.
+   * @default {undefined}
+   */
+  beforeReady?: () => Promise<void>;
 }
 
 /** Options for {@linkcode Notifier.startWatchdog}. */
@@ -59,6 +72,7 @@ export interface WatchdogOptions {
 export class Notifier {
   #sender: DatagramSender | undefined;
   #watchdogUsec: number | undefined;
+  #beforeReady: (() => Promise<void>) | undefined;
   #timer: ReturnType<typeof setInterval> | undefined;
   #pingPending = false;
   #failing = false;
@@ -77,6 +91,7 @@ export class Notifier {
     const socket = read("NOTIFY_SOCKET") || undefined;
     const notifier = new Notifier(socket, {
       watchdogUsec: watchdogUsec(read("WATCHDOG_USEC"), read("WATCHDOG_PID")),
+      beforeReady: options.beforeReady,
     });
     if (options.unsetEnvironment && env === undefined) {
       for (const name of NOTIFY_ENV) {
@@ -106,6 +121,7 @@ export class Notifier {
     }
     this.#sender = socket ? new DatagramSender(socket) : undefined;
     this.#watchdogUsec = this.#sender ? usec : undefined;
+    this.#beforeReady = options.beforeReady;
   }
 
   /** Whether notifications are sent at all (`NOTIFY_SOCKET` was set). */
@@ -119,7 +135,10 @@ export class Notifier {
   }
 
   /** Sends `READY=1`, with a `STATUS=` line when `status` is given. */
-  ready(status?: string): Promise<void> {
+  async ready(status?: string): Promise<void> {
+    if (this.#beforeReady && this.enabled) {
+      await waitAtMost(this.#beforeReady().catch(() => {}), BEFORE_READY_MS);
+    }
     return this.#notify(withStatus("READY=1", status));
   }
 
