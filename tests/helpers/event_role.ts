@@ -26,6 +26,7 @@ import { roleCommand } from "../../tasks/launch.ts";
 import { writeKey } from "./channel.ts";
 import { DatagramListener } from "./datagram_listener.ts";
 import { until } from "./ldap_role.ts";
+export { withTempDir } from "./ldap_role.ts";
 import { signal, type StackInfo } from "./stack.ts";
 
 export { until };
@@ -416,16 +417,4 @@ export async function drainQueue(
     );
   }
   return messages;
-}
-
-/** Runs `fn` in a fresh temporary directory, removed afterwards. */
-export async function withTempDir(
-  fn: (dir: string) => Promise<void>,
-): Promise<void> {
-  const dir = await Deno.makeTempDir({ prefix: "wgsync-event-" });
-  try {
-    await fn(dir);
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
 }

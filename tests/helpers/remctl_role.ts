@@ -28,6 +28,7 @@ import {
   createSnsClient,
   createSqsClient,
 } from "../../lib/aws/mod.ts";
+import { DEMO_ARGUMENTS } from "../../tasks/stack/config.ts";
 import type {
   EventType,
   Member,
@@ -235,19 +236,6 @@ export interface RemctlConfigOptions {
   command?: string[];
 }
 
-/** The stack's demo command with every placeholder, `{members}` last (stdin=last). */
-export const DEMO_ARGS = [
-  "{type}",
-  "{workgroup}",
-  "{stem}",
-  "{member.uid}",
-  "{member.id}",
-  "{member.dn}",
-  "{previous}",
-  "{id}",
-  "{members}",
-];
-
 /** Writes `dir/wgsync.toml` with one target per queue against the stack's remctld. */
 export async function writeRemctlConfig(
   stack: StackInfo,
@@ -279,7 +267,7 @@ export async function writeRemctlConfig(
       command: options.command ?? [
         stack.remctl.command,
         stack.remctl.subcommand,
-        ...(options.args ?? DEMO_ARGS),
+        ...(options.args ?? DEMO_ARGUMENTS),
       ],
     })),
   };
