@@ -318,3 +318,56 @@ Deno.test("syncrepl client reports refreshRequired when the search base is renam
     await client.close();
   }
 });
+
+Deno.test("syncrepl client after refreshRequired leaves slapd able to write: 20 renames of the search base, each with a write right after it", async () => {
+  // slapd 2.5.13 deadlocks a write that ends a persistent search with
+  // refreshRequired when the client closes that connection at once (see
+  // lib/ldap/client.ts); the client's next search starts at once here, as
+  // in wgsync-ldap, and a hung write fails the test within 15 s.
+  const stack = await getStack();
+  const { base, groups } = await container(stack, 1);
+  const ou = base.slice(3, base.indexOf(","));
+  const movedBase = `ou=${ou}-moved,${stack.ldap.suffix}`;
+  const client = new SyncClient({
+    url: stack.ldap.url,
+    bind: adminBind(stack),
+    baseDN: base,
+    attributes: ["cn", "member"],
+    reconnect: { minDelay: 20, maxDelay: 100 },
+  });
+  const iterator = client.sync();
+  try {
+    await readUntil(iterator, refreshDone);
+    for (let round = 0; round < 20; round++) {
+      await ldapUtil(stack, "ldapmodrdn", `${base}\nou=${ou}-moved\n`, ["-r"]);
+      // Read on while the write runs and search again as soon as the
+      // refreshRequired arrives, as wgsync-ldap does.
+      let restarted: Promise<IteratorResult<SyncMessage>> | undefined;
+      const required = readUntil(iterator, (m) => m.kind === "refreshRequired")
+        .then((messages) => {
+          restarted = iterator.next();
+          return messages;
+        });
+      await ldapUtil(
+        stack,
+        "ldapmodify",
+        `dn: ${groups[0].replace(base, movedBase)}\nchangetype: modify\n` +
+          `add: member\nmember: uid=r${round},${stack.ldap.peopleBase}\n`,
+        [],
+        { timeoutMs: 15_000 },
+      );
+      assert.equal((await required).at(-1)?.kind, "refreshRequired");
+      await ldapUtil(stack, "ldapmodrdn", `${movedBase}\nou=${ou}\n`, ["-r"], {
+        timeoutMs: 15_000,
+      });
+      assert.deepEqual((await restarted!).value, {
+        kind: "start",
+        reason: "refreshRequired",
+        resumeCookie: undefined,
+      });
+      await readUntil(iterator, refreshDone);
+    }
+  } finally {
+    await client.close();
+  }
+});

@@ -82,6 +82,21 @@ export interface SyncClientOptions {
 
 const log = getLogger(["lib", "ldap"]);
 
+/**
+ * How long a connection whose search slapd ended with e-syncRefreshRequired
+ * stays open before it is unbound and closed (the next search runs on a new
+ * connection meanwhile). slapd 2.5.13 (Debian 12) deadlocks when that
+ * connection closes right after the refreshRequired arrives: the thread of
+ * the write that found the base gone is still in syncprov, tearing the
+ * persistent search down, when the closing connection abandons the same
+ * search; each waits for a mutex the other holds (a backtrace of the hung
+ * slapd: `do_modify` → syncprov and `connection_closing` → `fe_op_abandon` →
+ * syncprov, both in `pthread_mutex_lock`), and that write — every later
+ * write to the entry too — never returns. Closing a few seconds later
+ * leaves slapd the time to finish.
+ */
+const REFRESH_REQUIRED_CLOSE_DELAY_MS = 5_000;
+
 interface Active {
   session: LdapSession;
   search?: SyncSearch;
@@ -103,6 +118,8 @@ export class SyncClient implements AsyncDisposable {
   #closed = false;
   #closing: Promise<void> | undefined;
   #active: Active | undefined;
+  /** Connections ended by refreshRequired, closed later (see {@linkcode REFRESH_REQUIRED_CLOSE_DELAY_MS}). */
+  #retiring = new Map<Active, ReturnType<typeof setTimeout>>();
   #opening: Promise<LdapSession> | undefined;
   #abort = new AbortController();
 
@@ -244,6 +261,11 @@ export class SyncClient implements AsyncDisposable {
         // The connect or bind failed: there is nothing to close.
       }
     }
+    for (const [active, timer] of this.#retiring) {
+      clearTimeout(timer);
+      await this.#stop(active);
+    }
+    this.#retiring.clear();
     if (this.#active) await this.#stop(this.#active);
   }
 
@@ -334,7 +356,8 @@ export class SyncClient implements AsyncDisposable {
           failure = error;
         } finally {
           this.#opening = undefined;
-          if (active) await this.#stop(active);
+          if (active && refreshRequired && !this.#closed) this.#retire(active);
+          else if (active) await this.#stop(active);
           this.#active = undefined;
         }
         if (failure === undefined) {
@@ -355,6 +378,22 @@ export class SyncClient implements AsyncDisposable {
     } finally {
       this.#running = false;
     }
+  }
+
+  /** Closes `active` after {@linkcode REFRESH_REQUIRED_CLOSE_DELAY_MS}, or at {@linkcode close}. */
+  #retire(active: Active): void {
+    const timer = setTimeout(() => {
+      this.#retiring.delete(active);
+      this.#stop(active).catch((error) =>
+        log.debug(
+          "Closing a connection after refreshRequired failed: {error}",
+          {
+            error,
+          },
+        )
+      );
+    }, REFRESH_REQUIRED_CLOSE_DELAY_MS);
+    this.#retiring.set(active, timer);
   }
 
   #stop(active: Active): Promise<void> {
