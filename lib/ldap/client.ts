@@ -22,10 +22,14 @@ import {
   type ResolvedBackoff,
 } from "../backoff.ts";
 import { type BindOptions, validateBindOptions } from "./bind.ts";
-import { describe } from "./connection.ts";
 import { DEFAULT_MAX_PDU_SIZE } from "./defaults.ts";
 import type { SyncMode } from "./controls.ts";
-import { LdapConnectionError, LdapError, LdapResultError } from "./errors.ts";
+import {
+  describe,
+  LdapConnectionError,
+  LdapError,
+  LdapResultError,
+} from "./errors.ts";
 import { parseFilter } from "./messages.ts";
 import { closeSession, type LdapSession, openSession } from "./session.ts";
 import { SyncSearch } from "./sync.ts";

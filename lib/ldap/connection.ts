@@ -11,7 +11,9 @@
  * @module
  */
 
-import { LdapConnectionError, LdapProtocolError } from "./errors.ts";
+import { describe, LdapConnectionError, LdapProtocolError } from "./errors.ts";
+import { messageSize, type MessageSizeOptions } from "./framing.ts";
+import { ReadBuffer } from "./read_buffer.ts";
 import type { LdapUrl } from "./url.ts";
 
 import { DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_PDU_SIZE } from "./defaults.ts";
@@ -49,62 +51,6 @@ export interface ReadOptions {
   waitingFor?: string;
 }
 
-const MIN_READ = 64 * 1024;
-const INITIAL_CAPACITY = 256 * 1024;
-const SHRINK_ABOVE = 4 * 1024 * 1024;
-
-/** A growable read buffer holding the bytes between `start` and `end`. */
-class ReadBuffer {
-  bytes = new Uint8Array(INITIAL_CAPACITY);
-  start = 0;
-  end = 0;
-
-  get size(): number {
-    return this.end - this.start;
-  }
-
-  /** Makes room for `total` bytes from `start` and at least MIN_READ free bytes after `end`. */
-  reserve(total: number): void {
-    const live = this.size;
-    if (
-      this.start + total <= this.bytes.length &&
-      this.bytes.length - this.end >= MIN_READ
-    ) {
-      return;
-    }
-    const capacity = Math.max(total, live) + MIN_READ;
-    if (
-      capacity > this.bytes.length ||
-      (live === 0 && this.bytes.length > SHRINK_ABOVE)
-    ) {
-      const bytes = new Uint8Array(Math.max(capacity, INITIAL_CAPACITY));
-      bytes.set(this.bytes.subarray(this.start, this.end));
-      this.bytes = bytes;
-    } else {
-      this.bytes.copyWithin(0, this.start, this.end);
-    }
-    this.start = 0;
-    this.end = live;
-  }
-
-  /** Returns a view of the next `length` bytes and consumes them. */
-  take(length: number): Uint8Array {
-    const view = this.bytes.subarray(this.start, this.start + length);
-    this.start += length;
-    if (this.start === this.end) {
-      this.start = 0;
-      this.end = 0;
-    }
-    return view;
-  }
-
-  append(chunk: Uint8Array): void {
-    this.reserve(this.size + chunk.length);
-    this.bytes.set(chunk, this.end);
-    this.end += chunk.length;
-  }
-}
-
 /** One connection to an LDAP server. Not safe for two concurrent reads. */
 export class LdapConnection {
   #conn: Deno.TcpConn | Deno.TlsConn;
@@ -113,7 +59,7 @@ export class LdapConnection {
   #url: LdapUrl;
   #caCerts: string[] | undefined;
   #connectTimeout: number;
-  #maxPduSize: number;
+  #framing: MessageSizeOptions;
   #plain = new ReadBuffer();
   #raw: ReadBuffer | undefined;
   #layer: SecurityLayer | undefined;
@@ -137,7 +83,10 @@ export class LdapConnection {
     }:${url.port}`;
     this.#caCerts = options.caCerts;
     this.#connectTimeout = options.connectTimeout ?? DEFAULT_CONNECT_TIMEOUT;
-    this.#maxPduSize = options.maxPduSize ?? DEFAULT_MAX_PDU_SIZE;
+    this.#framing = {
+      maxPduSize: options.maxPduSize ?? DEFAULT_MAX_PDU_SIZE,
+      label: this.#label,
+    };
   }
 
   /**
@@ -276,7 +225,9 @@ export class LdapConnection {
     }, options.timeout);
     try {
       for (;;) {
-        const size = this.#plain.size >= 2 ? this.#messageSize() : -1;
+        const size = this.#plain.size >= 2
+          ? messageSize(this.#plain, this.#framing)
+          : -1;
         if (size > 0 && this.#plain.size >= size) {
           return this.#plain.take(size);
         }
@@ -309,42 +260,6 @@ export class LdapConnection {
     } catch {
       // Already closed by the peer or by a failed handshake: nothing to release.
     }
-  }
-
-  /** Total length of the message at the start of the buffer, or -1 when its header is incomplete. */
-  #messageSize(): number {
-    const bytes = this.#plain.bytes;
-    const start = this.#plain.start;
-    const tag = bytes[start];
-    if (tag !== 0x30) {
-      throw new LdapProtocolError(
-        `Cannot read the LDAP message as it does not start with a SEQUENCE (tag 0x30) but with tag 0x${
-          hex(tag)
-        }: server is ${this.#label}`,
-      );
-    }
-    const first = bytes[start + 1];
-    if (first < 0x80) return 2 + first;
-    const count = first & 0x7f;
-    if (count === 0 || count > 4) {
-      throw new LdapProtocolError(
-        `Cannot read the LDAP message as its length uses ${
-          count === 0 ? "the indefinite form" : `${count} length bytes`
-        } (RFC 4511 allows the definite form with at most 4): server is ${this.#label}`,
-      );
-    }
-    if (this.#plain.size < 2 + count) return -1;
-    let length = 0;
-    for (let i = 0; i < count; i++) {
-      length = length * 256 + bytes[start + 2 + i];
-    }
-    const total = 2 + count + length;
-    if (total > this.#maxPduSize) {
-      throw new LdapProtocolError(
-        `Cannot read the LDAP message as it is ${total} bytes long, more than the limit of ${this.#maxPduSize} bytes (option maxPduSize): server is ${this.#label}`,
-      );
-    }
-    return total;
   }
 
   /** Reads more plaintext into the buffer; `needed` is the complete message size when known. */
@@ -496,13 +411,4 @@ export class LdapConnection {
       clearTimeout(timer);
     }
   }
-}
-
-function hex(byte: number): string {
-  return byte.toString(16).padStart(2, "0");
-}
-
-/** A short description of an unknown thrown value. */
-export function describe(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
 }

@@ -121,3 +121,8 @@ const RESULT_CODE_NAMES: Record<number, string> = {
 export function resultCodeName(code: number): string {
   return RESULT_CODE_NAMES[code] ?? "unknown";
 }
+
+/** A short description of an unknown thrown value. */
+export function describe(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}

@@ -6,13 +6,9 @@
  */
 
 import { bind, type BindOptions, type BindResult } from "./bind.ts";
-import {
-  type ConnectionOptions,
-  describe,
-  LdapConnection,
-} from "./connection.ts";
+import { type ConnectionOptions, LdapConnection } from "./connection.ts";
 import { Oid } from "./controls.ts";
-import { LdapConnectionError, LdapResultError } from "./errors.ts";
+import { describe, LdapConnectionError, LdapResultError } from "./errors.ts";
 import { encodeExtended, encodeUnbind } from "./messages.ts";
 import { exchange } from "./operation.ts";
 import type { LdapUrl } from "./url.ts";
