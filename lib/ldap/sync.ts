@@ -8,7 +8,6 @@
  */
 
 import { getLogger } from "../log/mod.ts";
-import { BerError } from "./ber.ts";
 import type { LdapConnection } from "./connection.ts";
 import {
   decodeSyncDone,
@@ -27,6 +26,7 @@ import {
 } from "./messages.ts";
 import { DEFAULT_OPERATION_TIMEOUT } from "./defaults.ts";
 import { decodeFrom } from "./operation.ts";
+import { SyncResponseControls } from "./sync_controls.ts";
 import type { SyncMessage } from "./sync_message.ts";
 
 /** What to synchronise. */
@@ -72,7 +72,7 @@ export class SyncSearch implements AsyncIterableIterator<SyncMessage> {
   #cancelId: number | undefined;
   #cancelAnswered = false;
   #cancelled: Promise<void> | undefined;
-  #loggedControls = new Set<string>();
+  #controls: SyncResponseControls;
 
   private constructor(
     connection: LdapConnection,
@@ -83,6 +83,7 @@ export class SyncSearch implements AsyncIterableIterator<SyncMessage> {
     this.#messageId = messageId;
     this.#mode = options.mode ?? "refreshAndPersist";
     this.#cancelTimeout = options.cancelTimeout ?? DEFAULT_OPERATION_TIMEOUT;
+    this.#controls = new SyncResponseControls(connection.label);
   }
 
   /** Sends the sync search on a bound `connection` and returns the running search. */
@@ -235,7 +236,7 @@ export class SyncSearch implements AsyncIterableIterator<SyncMessage> {
     const cancelling = this.#cancelId !== undefined;
     switch (response.type) {
       case "searchEntry": {
-        const state = this.#syncControl(
+        const state = this.#controls.syncControl(
           response.controls,
           Oid.syncState,
           `entry "${response.dn}"`,
@@ -246,7 +247,7 @@ export class SyncSearch implements AsyncIterableIterator<SyncMessage> {
             `Cannot use the entry "${response.dn}" as it carries no Sync State Control: server is ${connection.label}`,
           );
         }
-        const value = this.#decode(
+        const value = this.#controls.decode(
           () => decodeSyncState(state),
           `the Sync State Control of entry "${response.dn}"`,
         );
@@ -260,12 +261,12 @@ export class SyncSearch implements AsyncIterableIterator<SyncMessage> {
         };
       }
       case "searchReference": {
-        const state = this.#syncControl(
+        const state = this.#controls.syncControl(
           response.controls,
           Oid.syncState,
           "a search reference",
         );
-        const cookie = state === undefined ? undefined : this.#decode(
+        const cookie = state === undefined ? undefined : this.#controls.decode(
           () => decodeSyncState(state),
           "the Sync State Control of a search reference",
         ).cookie;
@@ -278,7 +279,7 @@ export class SyncSearch implements AsyncIterableIterator<SyncMessage> {
           : { kind: "newCookie", cookie };
       }
       case "intermediate": {
-        this.#logUnknownControls(
+        this.#controls.logUnknownControls(
           response.controls,
           [],
           "an intermediate response",
@@ -296,7 +297,7 @@ export class SyncSearch implements AsyncIterableIterator<SyncMessage> {
             `Cannot use the Sync Info Message as it has no value: server is ${connection.label}`,
           );
         }
-        const info = this.#decode(
+        const info = this.#controls.decode(
           () => decodeSyncInfo(raw),
           "the Sync Info Message",
         );
@@ -341,7 +342,11 @@ export class SyncSearch implements AsyncIterableIterator<SyncMessage> {
   ): SyncMessage | undefined {
     this.#ended = true;
     const { resultCode } = result;
-    const done = this.#syncControl(controls, Oid.syncDone, "the search result");
+    const done = this.#controls.syncControl(
+      controls,
+      Oid.syncDone,
+      "the search result",
+    );
     if (this.#cancelId !== undefined) {
       if (resultCode !== RESULT_CANCELED) {
         log.debug(
@@ -374,7 +379,7 @@ export class SyncSearch implements AsyncIterableIterator<SyncMessage> {
           : `Cannot go on with the sync search as the server ended the persistent search without a Sync Done Control: server is ${this.#connection.label}`,
       );
     }
-    const value = this.#decode(
+    const value = this.#controls.decode(
       () => decodeSyncDone(done),
       "the Sync Done Control",
     );
@@ -385,59 +390,5 @@ export class SyncSearch implements AsyncIterableIterator<SyncMessage> {
       refreshDeletes: value.refreshDeletes,
       cookie: value.cookie,
     };
-  }
-
-  /** The value of the control `oid` (empty if it has none); logs the other controls. */
-  #syncControl(
-    controls: ResponseControl[],
-    oid: string,
-    where: string,
-  ): Uint8Array | undefined {
-    let value: Uint8Array | undefined;
-    for (const control of controls) {
-      if (control.oid === oid && value === undefined) {
-        value = control.value ?? new Uint8Array();
-      }
-    }
-    this.#logUnknownControls(controls, [oid], where);
-    return value;
-  }
-
-  /**
-   * Response controls this client does not know are ignored, critical or not:
-   * RFC 4511 section 4.1.11 says criticality is meaningless on responses and
-   * must be ignored. Each unknown OID is logged once per search.
-   */
-  #logUnknownControls(
-    controls: ResponseControl[],
-    known: string[],
-    where: string,
-  ): void {
-    for (const control of controls) {
-      if (
-        known.includes(control.oid) || this.#loggedControls.has(control.oid)
-      ) {
-        continue;
-      }
-      this.#loggedControls.add(control.oid);
-      log.warn(
-        "Ignoring the unknown response control {oid} (critical: {critical}) on {where} of the sync search",
-        { oid: control.oid, critical: control.critical, where },
-      );
-    }
-  }
-
-  #decode<T>(decode: () => T, what: string): T {
-    try {
-      return decode();
-    } catch (error) {
-      if (error instanceof BerError) {
-        throw new LdapProtocolError(
-          `Cannot decode ${what} as ${error.message}: server is ${this.#connection.label}`,
-          { cause: error },
-        );
-      }
-      throw error;
-    }
   }
 }
