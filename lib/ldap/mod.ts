@@ -32,7 +32,8 @@ export {
   type SimpleBindOptions,
 } from "./bind.ts";
 export { type BackoffOptions, DEFAULT_BACKOFF } from "../backoff.ts";
-export { SyncClient, type SyncClientOptions } from "./client.ts";
+export { SyncClient } from "./client.ts";
+export type { SyncClientOptions } from "./client_options.ts";
 export {
   DEFAULT_CONNECT_TIMEOUT,
   DEFAULT_MAX_PDU_SIZE,
