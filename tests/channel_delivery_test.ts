@@ -29,25 +29,28 @@ async function setup(
     connections?: number;
     window?: number;
     onAck?: (id: string) => void;
+    related?: (event: IncomingEvent) => readonly string[];
   } = {},
 ) {
   const key = await writeKey(dir);
   const path = `${dir}/event.sock`;
+  const { related, ...clientOptions } = options;
   const server = await ChannelServer.listen({
     address: { transport: "unix", path },
     keyFile: key.path,
     handler,
+    related,
   });
   const client = await ChannelClient.open({
     address: { transport: "unix", path },
     keyFile: key.path,
     reconnect: { minDelay: 10, maxDelay: 50 },
-    ...options,
+    ...clientOptions,
   });
   return { key, path, server, client };
 }
 
-Deno.test("events of one workgroup stay on one connection and in order, across 4 connections", async () => {
+Deno.test("events of one stem stay on one connection, each workgroup's in order, across 4 connections", async () => {
   await withDir(async (dir) => {
     const seen: { event: IncomingEvent; context: EventContext }[] = [];
     const { server, client } = await setup(dir, async (event, context) => {
@@ -56,9 +59,10 @@ Deno.test("events of one workgroup stay on one connection and in order, across 4
       seen.push({ event, context });
     }, { connections: 4, window: 16 });
     try {
+      // 40 workgroups in 8 stems.
       const workgroups = Array.from(
         { length: 40 },
-        (_, i) => `stem:group-${i}`,
+        (_, i) => `stem${i % 8}:group-${i}`,
       );
       for (let seq = 0; seq < 25; seq++) {
         for (const workgroup of workgroups) {
@@ -75,25 +79,26 @@ Deno.test("events of one workgroup stay on one connection and in order, across 4
           Array.from({ length: 25 }, (_, i) => i),
           workgroup,
         );
-        const used = new Set(mine.map((s) => s.context.connection));
-        assert.equal(
-          used.size,
-          1,
-          `${workgroup} used connections ${[...used]}`,
+      }
+      for (let stem = 0; stem < 8; stem++) {
+        const used = new Set(
+          seen.filter((s) => s.event.workgroup.startsWith(`stem${stem}:`))
+            .map((s) => s.context.connection),
         );
+        assert.equal(used.size, 1, `stem${stem} used connections ${[...used]}`);
         connections.add([...used][0]);
       }
       assert.equal(
         connections.size,
         4,
-        "the workgroups spread over all connections",
+        "the stems spread over all connections",
       );
       // Different workgroups interleave (they are handled concurrently).
       const firstThirty = seen.slice(0, 30).map((s) => s.event.workgroup);
       assert.ok(new Set(firstThirty).size > 1);
       assert.equal(
-        client.connectionOf("stem:group-7"),
-        workgroupHash("stem:group-7") % 4,
+        client.connectionOf("stem7:group-7"),
+        workgroupHash("stem7") % 4,
       );
     } finally {
       await client.close();
@@ -101,6 +106,67 @@ Deno.test("events of one workgroup stay on one connection and in order, across 4
     }
   });
 });
+
+for (const withRelated of [true, false]) {
+  Deno.test(
+    `a rename ${
+      withRelated ? "waits" : "does not wait (no related option)"
+    } for the earlier events of its previous name${
+      withRelated ? ", and that name's later events wait for it" : ""
+    }`,
+    async () => {
+      await withDir(async (dir) => {
+        let release!: () => void;
+        const gate = new Promise<void>((resolve) => release = resolve);
+        const started: string[] = [];
+        const handled: string[] = [];
+        const { client, server } = await setup(dir, async (event) => {
+          started.push(event.id);
+          if (event.id === "old#0") await gate;
+          handled.push(event.id);
+        }, {
+          connections: 4,
+          related: withRelated
+            ? (event) => {
+              const previous = (event.body as { previous?: string }).previous;
+              return previous === undefined ? [] : [previous];
+            }
+            : undefined,
+        });
+        try {
+          const frame = (id: string, workgroup: string, previous?: string) => ({
+            id,
+            workgroup,
+            body: JSON.stringify({ id, workgroup, previous }),
+          });
+          // A change of s:old still pending, the rename s:old -> s:new, a new
+          // entry re-using the name s:old.
+          await client.submit(frame("old#0", "s:old"));
+          await client.submit(frame("rename", "s:new", "s:old"));
+          await client.submit(frame("old#1", "s:old"));
+          await client.submit(frame("other", "s:other"));
+          await until(() => handled.includes("other"), "the unrelated event");
+          await new Promise((resolve) => setTimeout(resolve, 50));
+          assert.deepEqual(
+            started.filter((id) => id !== "other"),
+            withRelated ? ["old#0"] : ["old#0", "rename"],
+          );
+          release();
+          await within(client.drained(), "all acknowledgements");
+          assert.deepEqual(
+            handled.filter((id) => id !== "other"),
+            withRelated
+              ? ["old#0", "rename", "old#1"]
+              : ["rename", "old#0", "old#1"],
+          );
+        } finally {
+          await client.close();
+          await server.close();
+        }
+      });
+    },
+  );
+}
 
 Deno.test("an event is acknowledged only after the handler resolved", async () => {
   await withDir(async (dir) => {

@@ -70,7 +70,7 @@ Deno.test("a 50,000-member workgroup.created arrives whole through S3 behind an 
         stem: { type: "String", value: stem },
         workgroup: { type: "String", value: workgroup },
       });
-      assert.equal(pointer.groupId, workgroup);
+      assert.equal(pointer.groupId, stem);
       const body = await resolvePayload(aws.s3, pointer.body, {
         size: pointer.attributes[EXTENDED_PAYLOAD_SIZE_ATTRIBUTE].value,
       });

@@ -152,7 +152,7 @@ Deno.test("a real directory change arrives in the SQS FIFO queue of its stem wit
     assert.match(event.id, /^[0-9a-f]{64}$/);
     assert.deepEqual(
       { groupId: message.groupId, dedupId: message.dedupId },
-      { groupId: workgroup, dedupId: event.id },
+      { groupId: pipeline.stem, dedupId: event.id },
     );
     assert.deepEqual(message.attributes, {
       type: { type: "String", value: "member.added" },
@@ -240,6 +240,82 @@ Deno.test("AWS unreachable for 20 s mid-stream: afterwards every change arrived 
         }`,
       );
       last.set(event.workgroup, event.seq);
+    }
+  });
+});
+
+Deno.test("renames with pending changes of the old name, a name deleted and re-created, a rename into a freed name: every event of the stem in one FIFO group, the events addressing each name in directory order", async () => {
+  await withPipeline(4, async (pipeline) => {
+    await drainQueue(pipeline.aws.sqs, pipeline.queue, { expect: 4 });
+    const { base, stem } = pipeline;
+    const people = pipeline.stack.info.ldap.peopleBase;
+    const dn = (name: string) => `cn=${stem}:${name},${base}`;
+    const add = (name: string, uid: string) =>
+      `dn: ${
+        dn(name)
+      }\nchangetype: modify\nadd: member\nmember: uid=${uid},${people}\n\n`;
+    const rename = (from: string, to: string) =>
+      `dn: ${
+        dn(from)
+      }\nchangetype: modrdn\nnewrdn: cn=${stem}:${to}\ndeleteoldrdn: 1\n\n`;
+    const remove = (name: string) => `dn: ${dn(name)}\nchangetype: delete\n\n`;
+    // AWS unreachable: every event below waits in wgsync-event (or behind
+    // it), the old names' changes still unpublished when the renames come.
+    signal(pipeline.stack.info.aws.pid, "SIGSTOP");
+    await ldapUtil(
+      pipeline.stack.info,
+      "ldapmodify",
+      add("g0", "x0") + rename("g0", "g9") + add("g9", "x9") +
+        remove("g1") +
+        `dn: ${
+          dn("g1")
+        }\nchangetype: add\nobjectClass: groupOfNames\ncn: ${stem}:g1\nmember: uid=z1,${people}\n\n` +
+        add("g1", "w1") +
+        add("g2", "x2") + add("g3", "x3") + remove("g3") + rename("g2", "g3") +
+        add("g3", "y3"),
+    );
+    await new Promise((resolve) => setTimeout(resolve, 3_000));
+    signal(pipeline.stack.info.aws.pid, "SIGCONT");
+    const messages = await drainQueue(pipeline.aws.sqs, pipeline.queue, {
+      expect: 11,
+      quietMs: 3000,
+      timeoutMs: 120_000,
+    });
+    assert.deepEqual(
+      [...new Set(messages.map((m) => m.groupId))],
+      [stem],
+      "one FIFO group: the stem",
+    );
+    const short = (name?: string) => name?.slice(stem.length + 1);
+    const received = messages.map(eventOf).map((e) => [
+      e.type,
+      short(e.workgroup),
+      short(e.previous),
+      e.member?.dn.split(",")[0].slice(4) ?? null,
+    ]);
+    // In directory order. Unrelated workgroups of the stem are published
+    // concurrently, so only the order of the events addressing one name
+    // (as their workgroup or, for a rename, as the previous name) is fixed.
+    const expected = [
+      ["member.added", "g0", undefined, "x0"],
+      ["workgroup.renamed", "g9", "g0", null],
+      ["member.added", "g9", undefined, "x9"],
+      ["workgroup.deleted", "g1", undefined, null],
+      ["workgroup.created", "g1", undefined, null],
+      ["member.added", "g1", undefined, "w1"],
+      ["member.added", "g2", undefined, "x2"],
+      ["member.added", "g3", undefined, "x3"],
+      ["workgroup.deleted", "g3", undefined, null],
+      ["workgroup.renamed", "g3", "g2", null],
+      ["member.added", "g3", undefined, "y3"],
+    ];
+    const sorted = (rows: unknown[][]) =>
+      rows.map((row) => JSON.stringify(row)).sort();
+    assert.deepEqual(sorted(received), sorted(expected));
+    for (const name of ["g0", "g1", "g2", "g3", "g9"]) {
+      const addressing = (rows: unknown[][]) =>
+        rows.filter((row) => row[1] === name || row[2] === name);
+      assert.deepEqual(addressing(received), addressing(expected), name);
     }
   });
 });

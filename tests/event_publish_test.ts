@@ -72,7 +72,7 @@ Deno.test("an event reaches the FIFO queues whose filter policy names its stem, 
     ]);
     const expected = (event: (typeof events)[number]) => ({
       body: JSON.stringify(event),
-      groupId: event.workgroup,
+      groupId: event.stem,
       dedupId: event.id,
       attributes: {
         type: { type: "String", value: event.type },
@@ -169,7 +169,7 @@ Deno.test("a stem's topicArn override is used instead of the default topic", asy
     const overridden = await drainQueue(aws.sqs, onOverride, { expect: 3 });
     assert.deepEqual(
       overridden.map((m) => [m.dedupId, m.groupId]),
-      events.map((e) => [e.id, e.workgroup]),
+      events.map((e) => [e.id, e.stem]),
     );
     assert.deepEqual(
       await drainQueue(aws.sqs, onDefault, { quietMs: 1500 }),

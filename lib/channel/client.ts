@@ -1,7 +1,9 @@
 /**
  * The LDAP Consumer's end of the channel: N authenticated connections; the
- * events of one workgroup always travel on the same connection (FNV-1a hash
- * of the workgroup name modulo N), in order. Each connection keeps a bounded
+ * events of one stem always travel on the same connection (FNV-1a hash of
+ * the workgroup's stem modulo N), in order — so events that can address the
+ * same name (a rename, a name re-used after a deletion: always within one
+ * stem) reach the server in the order they were submitted. Each connection keeps a bounded
  * window of events sent but not acknowledged; after a reconnect (with
  * backoff) it re-sends them, same ids, in the original order.
  *
@@ -32,6 +34,7 @@ import { encodeFrame, FrameReader, FrameWriter } from "./framing.ts";
 import { decodeMessage, eventText } from "./protocol.ts";
 import { sleep } from "../async.ts";
 import { optionChecks } from "../options.ts";
+import { workgroupStem } from "../events/mod.ts";
 import { openMessages } from "./session.ts";
 
 /** An event to send. */
@@ -401,13 +404,14 @@ export class ChannelClient {
     return new ChannelClient(slots, abort);
   }
 
-  /** The connection (0 … N-1) that carries a workgroup's events. */
+  /** The connection (0 … N-1) that carries a workgroup's events: its stem's (a name without one: its own). */
   connectionOf(workgroup: string): number {
-    return workgroupHash(workgroup) % this.#slots.length;
+    return workgroupHash(workgroupStem(workgroup) ?? workgroup) %
+      this.#slots.length;
   }
 
   /**
-   * Queues an event on its workgroup's connection; resolves once it is in the
+   * Queues an event on its stem's connection; resolves once it is in the
    * window (sent, or waiting for the connection to come up). Waits while the
    * window is full. An id already in flight is not queued twice.
    */

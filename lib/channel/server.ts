@@ -3,6 +3,11 @@
  * authenticates them, hands each event to a handler and acknowledges it only
  * after the handler resolved. Events of one workgroup are handled one after
  * the other (across all connections), different workgroups concurrently.
+ * An event can name further workgroups it must follow (`related`, e.g. a
+ * rename's previous name): it waits for the events of those before it too,
+ * and their later events wait for it — so an event addressing a name never
+ * overtakes an earlier one of the same name, whichever of its names the
+ * frame carries.
  * A connection that fails authentication or sends a bad frame is closed with
  * a log line naming it; other connections and the server carry on.
  *
@@ -77,6 +82,13 @@ export interface ChannelServerOptions {
   maxInFlight?: number;
   /** Mode of the Unix socket file. Default 0o660. */
   socketMode?: number;
+  /**
+   * Workgroups other than the frame's whose events `event` is ordered with
+   * (wgsync-event: a rename's previous name). The client must send such
+   * related events on one connection (it does for one stem).
+   * @default {() => []}
+   */
+  related?: (event: IncomingEvent) => readonly string[];
 }
 
 /** Counters of a {@linkcode ChannelServer}. */
@@ -122,6 +134,7 @@ export class ChannelServer {
   #maxHandshakeFrameBytes: number;
   #handshakeTimeoutMs: number;
   #maxInFlight: number;
+  #related: (event: IncomingEvent) => readonly string[];
   #connections = new Set<Connection>();
   #chains = new Map<string, Promise<void>>();
   #tasks = new Set<Promise<void>>();
@@ -152,6 +165,7 @@ export class ChannelServer {
     this.#maxHandshakeFrameBytes = options.maxHandshakeFrameBytes ?? 4096;
     this.#handshakeTimeoutMs = options.handshakeTimeoutMs ?? 5000;
     this.#maxInFlight = options.maxInFlight ?? 1024;
+    this.#related = options.related ?? (() => []);
     this.#accepting = this.#accept();
   }
 
@@ -372,7 +386,11 @@ export class ChannelServer {
     event: IncomingEvent,
   ): void {
     connection.inFlight++;
-    const previous = this.#chains.get(event.workgroup) ?? Promise.resolve();
+    const keys = [...new Set([event.workgroup, ...this.#related(event)])];
+    const tails = keys.flatMap((key) => this.#chains.get(key) ?? []);
+    const previous = tails.length <= 1
+      ? tails[0] ?? Promise.resolve()
+      : Promise.all(tails);
     const run = previous.then(async () => {
       // A closed connection's remaining events are re-sent by the client.
       if (connection.closed) return;
@@ -401,10 +419,10 @@ export class ChannelServer {
       )
         .catch(() => this.#drop(connection));
     });
-    this.#chains.set(event.workgroup, run);
+    for (const key of keys) this.#chains.set(key, run);
     this.#track(run.finally(() => {
-      if (this.#chains.get(event.workgroup) === run) {
-        this.#chains.delete(event.workgroup);
+      for (const key of keys) {
+        if (this.#chains.get(key) === run) this.#chains.delete(key);
       }
       connection.inFlight--;
       const wake = connection.wake;

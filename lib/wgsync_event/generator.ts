@@ -29,6 +29,7 @@ import type { eventSchema } from "../config/schema.ts";
 import { getLogger } from "../log/mod.ts";
 import { createRegistry, serveMetrics } from "../metrics/mod.ts";
 import type { Notifier } from "../systemd/mod.ts";
+import { relatedWorkgroups } from "./message.ts";
 import { EventMetrics } from "./metrics.ts";
 import { EventPipeline } from "./pipeline.ts";
 import { Publisher } from "./publisher.ts";
@@ -128,6 +129,7 @@ export async function runEventGenerator(
       maxFrameBytes: channel.max_frame_bytes,
       maxEventBytes: channel.max_event_bytes,
       handler: pipeline.handle,
+      related: relatedWorkgroups,
     });
     connections = () => server.stats.open;
     const metricsServer = serveMetrics(registry, {

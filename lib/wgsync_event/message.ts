@@ -89,6 +89,21 @@ export function checkEvent(event: IncomingEvent): CheckedEvent {
   };
 }
 
+/**
+ * The workgroups the channel server orders `event` with besides its own: a
+ * rename's previous name, so the rename waits for that name's earlier events
+ * and is published after them (the same SNS FIFO group, the stem). None for
+ * other events, or a body that is not a rename (checked later).
+ */
+export function relatedWorkgroups(event: IncomingEvent): string[] {
+  const body = event.body as Record<string, unknown> | null;
+  if (typeof body !== "object" || body === null) return [];
+  return body.type === "workgroup.renamed" &&
+      typeof body.previous === "string" && body.previous !== ""
+    ? [body.previous]
+    : [];
+}
+
 /** What SNS is given for one event. */
 export interface SnsMessage {
   event: CheckedEvent;

@@ -2,12 +2,26 @@
  * Publishing to SNS FIFO: messages waiting at the same time for the same
  * topic go out together with `PublishBatch` (at most 10 entries, their total
  * size within the limit); a message alone, or one carrying a claim-check
- * pointer, goes out with `Publish`. `MessageGroupId` is the workgroup (order
- * per workgroup, parallelism across workgroups) and `MessageDeduplicationId`
- * the event id. A message's promise resolves only once SNS accepted it.
- * Order: the channel server hands over a workgroup's next event only after
- * the previous one was acknowledged, so the queue never holds two messages
- * of one workgroup; a batch entry retried on its own cannot be overtaken.
+ * pointer, goes out with `Publish`. `MessageGroupId` is the workgroup's
+ * stem and `MessageDeduplicationId` the event id. A message's promise
+ * resolves only once SNS accepted it.
+ *
+ * Why the stem: a FIFO group orders only its own messages, and a name's
+ * events do not all carry that name — a `workgroup.renamed` carries the new
+ * name while the old name's earlier events may still be pending, and a name
+ * can be re-used by another entry after a deletion or a rename. Every event
+ * that can address one name is in that name's stem (a rename into another
+ * stem is published as `workgroup.deleted` + `workgroup.created`), so one
+ * group per stem keeps them all in order; stems run in parallel. The cost
+ * is order and FIFO throughput per stem instead of per workgroup (README,
+ * "what subscribers receive").
+ *
+ * Order into SNS: the channel server hands over a workgroup's next event
+ * only after the previous one was acknowledged, and a rename only after its
+ * previous name's (wgsync-event passes the previous name as related), so
+ * the queue never holds two messages that address one name; a batch entry
+ * retried on its own cannot be overtaken by them. Unrelated workgroups of a
+ * stem go out concurrently: their relative order does not matter.
  *
  * Failures: an entry a batch reports as failed, or one missing from both the
  * Successful and Failed lists (moto does that), is retried on its own; a
@@ -226,7 +240,7 @@ export class Publisher {
             TopicArn: message.topicArn,
             Message: message.body,
             MessageAttributes: message.attributes,
-            MessageGroupId: message.event.workgroup,
+            MessageGroupId: message.event.stem,
             MessageDeduplicationId: message.event.id,
           }),
         )
@@ -243,7 +257,7 @@ export class Publisher {
       Id: `e${i}`,
       Message: message.body,
       MessageAttributes: message.attributes,
-      MessageGroupId: message.event.workgroup,
+      MessageGroupId: message.event.stem,
       MessageDeduplicationId: message.event.id,
     }));
     let result;

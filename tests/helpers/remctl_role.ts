@@ -2,9 +2,11 @@
  * Helpers for the wgsync-remctl tests: a FIFO queue + dead-letter queue per
  * test subscribed to the stack's SNS topic (filter policy on a stem of the
  * test's own), events published to the topic the way wgsync-event publishes
- * them (MessageGroupId = workgroup, deduplication id = event id, attributes
- * type/stem/workgroup), the role's configuration, and the demo backend's
- * calls file read back.
+ * them (deduplication id = event id, attributes type/stem/workgroup) except
+ * that MessageGroupId is the workgroup, not the stem, so a test's workgroups
+ * (all of one stem) are separate groups the lanes run concurrently — the
+ * consumer treats any group id alike —, the role's configuration, and the
+ * demo backend's calls file read back.
  *
  * @module
  */

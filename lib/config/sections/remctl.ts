@@ -89,7 +89,7 @@ export const remctlTargetSchema = z.strictObject({
 export const remctlSchema = z.strictObject({
   /** The ticket cache k5start keeps for the role's principal. */
   ccache: absolutePath,
-  /** Commands in flight per target (different workgroups). */
+  /** Commands in flight per target (of different FIFO groups: stems). */
   concurrency: z.number().int().min(1).max(64).default(8),
   /** Longest time one command may take. */
   timeout_seconds: seconds.default(60),
