@@ -15,19 +15,18 @@
  */
 
 import { getLogger } from "../log/mod.ts";
-import { ChannelClient } from "../channel/mod.ts";
+import type { ChannelClient } from "../channel/mod.ts";
 import { type LdapError, SyncClient } from "../ldap/mod.ts";
-import type { GuardVerdict } from "./guard.ts";
 import { MemberDirectory } from "./member.ts";
 import { PeopleApplier } from "./people.ts";
+import { reportRefresh, reportRefusal } from "./refresh_report.ts";
 import { OutboxPump } from "./pump.ts";
+import { openOutbound } from "./outbound.ts";
 import {
-  channelAddress,
   peopleSearch,
   syncClientOptions,
   workgroupSearch,
 } from "./settings.ts";
-import { StdoutSink } from "./stdout_sink.ts";
 import type { Store } from "./store/mod.ts";
 import { Supervision } from "./supervision.ts";
 import { ControlServer, Resync } from "./control.ts";
@@ -36,7 +35,7 @@ import { runSyncLoop } from "./sync_loop.ts";
 import { LdapMetrics } from "./metrics.ts";
 import { serveMetrics } from "../metrics/mod.ts";
 import { abortPromise, sleep, waitAtMost } from "../async.ts";
-import { followWithRetry } from "./store_retry.ts";
+import { followWithRetry, StoreProblems } from "./store_retry.ts";
 import type { ConsumerOptions } from "./run.ts";
 import { type Applied, WorkgroupApplier } from "./workgroups.ts";
 
@@ -73,6 +72,7 @@ export class Consumer {
   #failed = Promise.withResolvers<never>();
   #failure: unknown;
   #supervision: Supervision;
+  #storeProblems: StoreProblems;
   #metrics: LdapMetrics;
   #control: ControlServer | undefined;
   #ready = false;
@@ -125,11 +125,16 @@ export class Consumer {
         healthy: () => this.#failure === undefined,
       },
     });
+    this.#storeProblems = new StoreProblems({
+      path: store.path,
+      metrics: this.#metrics,
+      supervision: this.#supervision,
+    });
     this.#failed.promise.catch(() => {});
   }
 
   async run(): Promise<void> {
-    const { signal, channel } = this.#options;
+    const { signal } = this.#options;
     const pumpStop = new AbortController();
     let pumped: Promise<void> | undefined;
     try {
@@ -137,25 +142,11 @@ export class Consumer {
         this.#metrics.acknowledged();
         this.#pump?.ack(id);
       };
-      if (this.#options.stdout) {
-        this.#pump = new OutboxPump(
-          this.#store,
-          new StdoutSink({ writer: this.#options.writer, onAck }),
-          { hold: this.#holdPump },
-        );
-      } else {
-        this.#channel = await ChannelClient.open({
-          address: channelAddress(channel!),
-          keyFile: channel!.auth_key_file,
-          connections: channel!.connections,
-          window: channel!.window,
-          maxFrameBytes: channel!.max_frame_bytes,
-          onAck,
-        });
-        this.#pump = new OutboxPump(this.#store, this.#channel, {
-          hold: this.#holdPump,
-        });
-      }
+      const outbound = await openOutbound(this.#options, onAck);
+      this.#channel = outbound.channel;
+      this.#pump = new OutboxPump(this.#store, outbound.sink, {
+        hold: this.#holdPump,
+      });
       const control = this.#options.ldap.control_socket;
       if (control !== undefined) {
         const busy = () => this.#workgroups.refreshing;
@@ -256,27 +247,9 @@ export class Consumer {
     return followWithRetry(loop, {
       signal: this.#options.signal,
       recover: () => applier.recover(),
-      onProblem: (problem, seconds) => {
-        this.#metrics.storeFailed();
-        this.#supervision.storeProblem =
-          `cannot write the store ${this.#store.path}: ${problem}, retry in ${seconds} s`;
-        this.#supervision.report();
-        log.error(
-          "Cannot write to the store {path} as {problem}: nothing is lost (the change comes again from the last cookie); retrying in {seconds} s",
-          { path: this.#store.path, problem, seconds },
-        );
-      },
+      onProblem: (problem, seconds) =>
+        this.#storeProblems.failed(problem, seconds),
     });
-  }
-
-  /** A message was applied: a store problem reported before is over. */
-  #applied(): void {
-    if (this.#supervision.storeProblem === undefined) return;
-    this.#supervision.storeProblem = undefined;
-    log.info("The store {path} can be written again", {
-      path: this.#store.path,
-    });
-    this.#supervision.report();
   }
 
   #runPeople(people: PeopleApplier, ready: () => void): Promise<void> {
@@ -295,7 +268,7 @@ export class Consumer {
           this.#supervision.problem = undefined;
         },
         onResult: (result) => {
-          this.#applied();
+          this.#storeProblems.applied();
           if (result.kind !== "applied" || !result.refreshDone || done) return;
           done = true;
           this.#supervision.extend();
@@ -326,9 +299,12 @@ export class Consumer {
         },
         onRefreshEnd: (message) => this.#refreshPhase = message.phase,
         onResult: async (result) => {
-          this.#applied();
+          this.#storeProblems.applied();
           if (result.kind === "massDelete") {
-            this.#refuse(result.verdict);
+            reportRefusal(result.verdict, {
+              metrics: this.#metrics,
+              supervision: this.#supervision,
+            });
             return true; // Leaving the loop cancels the search.
           }
           if (result.kind === "refreshRequired") {
@@ -355,30 +331,13 @@ export class Consumer {
 
   async #refreshDone(result: Applied): Promise<void> {
     const supervision = this.#supervision;
-    this.#metrics.refreshed(performance.now() - this.#searchStarted);
-    if (result.events > 0) {
-      supervision.lastChange = Date.now();
-      this.#metrics.changed();
-    }
-    if (result.verdict?.accepted) {
-      log.warn(
-        "Applied a refresh deleting {deletions} of {workgroups} workgroups, above the threshold, as --accept-mass-delete allowed it once",
-        {
-          deletions: result.verdict.deletions,
-          workgroups: result.verdict.workgroups,
-        },
-      );
-    }
-    log.info(
-      "Workgroup refresh complete ({phase} phase): {workgroups} workgroups, {deleted} deleted, {snapshots} snapshots, {events} events",
-      {
-        phase: this.#refreshPhase,
-        workgroups: this.#store.workgroupCount(),
-        deleted: result.deleted,
-        snapshots: result.snapshots,
-        events: result.events,
-      },
-    );
+    reportRefresh(result, {
+      metrics: this.#metrics,
+      supervision,
+      duration: performance.now() - this.#searchStarted,
+      phase: this.#refreshPhase,
+      workgroups: this.#store.workgroupCount(),
+    });
     if (this.#ready) {
       supervision.state = "running";
       return;
@@ -397,28 +356,6 @@ export class Consumer {
     supervision.state = "running";
     log.info("Ready: {status}", { status: supervision.text() });
     await this.#options.notifier.ready(supervision.text());
-  }
-
-  #refuse(verdict: GuardVerdict): void {
-    const percent = (share: number) => (share * 100).toFixed(1);
-    log.fatal(
-      "Refusing a refresh that would delete {deletions} of {workgroups} workgroups ({share} %, above the threshold of {maxShare} %): nothing was deleted and the cookie was kept. Check the directory; to apply the deletion, restart once with --accept-mass-delete",
-      {
-        deletions: verdict.deletions,
-        workgroups: verdict.workgroups,
-        share: percent(verdict.share),
-        maxShare: percent(verdict.maxShare),
-      },
-    );
-    this.#metrics.refused();
-    this.#supervision.stopKeepAlive();
-    this.#supervision.set(
-      `REFUSED a mass deletion of ${verdict.deletions} of ${verdict.workgroups} workgroups (${
-        percent(verdict.share)
-      } % > ${
-        percent(verdict.maxShare)
-      } %); waiting: restart with --accept-mass-delete to apply it`,
-    );
   }
 
   async #shutdown(

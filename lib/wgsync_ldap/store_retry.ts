@@ -4,7 +4,8 @@
  * opening it is retried with backoff ({@linkcode openStoreWithRetry}), and a
  * sync search whose change could not be written is run again from the last
  * committed cookie ({@linkcode followWithRetry}), so the rolled-back change
- * comes again and nothing is lost.
+ * comes again and nothing is lost; {@linkcode StoreProblems} shows such a
+ * failure to the operator until a change is written again.
  *
  * @module
  */
@@ -14,6 +15,7 @@ import { backoffDelay, resolveBackoff } from "../backoff.ts";
 import { GssError } from "../gssapi/mod.ts";
 import { getLogger } from "../log/mod.ts";
 import type { Notifier } from "../systemd/mod.ts";
+import type { LdapMetrics } from "./metrics.ts";
 import {
   formerStoreIdentities,
   type LdapSettings,
@@ -26,6 +28,7 @@ import {
   StoreUnavailableError,
   transientProblem,
 } from "./store/mod.ts";
+import type { Supervision } from "./supervision.ts";
 
 const log = getLogger("ldap");
 
@@ -117,5 +120,51 @@ export async function followWithRetry(
       if (signal.aborted) return;
       options.recover();
     }
+  }
+}
+
+/** Options of {@linkcode StoreProblems}. */
+export interface StoreProblemsOptions {
+  /** The store's path, for messages. */
+  path: string;
+  /** Counts the failures. */
+  metrics: LdapMetrics;
+  /** Shows the problem in `STATUS=`. */
+  supervision: Supervision;
+}
+
+/** What the operator sees of a store that cannot be written for now: metric, `STATUS=`, log. */
+export class StoreProblems {
+  #path: string;
+  #metrics: LdapMetrics;
+  #supervision: Supervision;
+
+  /** Reports nothing until a failure. */
+  constructor(options: StoreProblemsOptions) {
+    this.#path = options.path;
+    this.#metrics = options.metrics;
+    this.#supervision = options.supervision;
+  }
+
+  /** A write failed (`problem`) and is retried in `seconds`. */
+  failed(problem: string, seconds: number): void {
+    this.#metrics.storeFailed();
+    this.#supervision.storeProblem =
+      `cannot write the store ${this.#path}: ${problem}, retry in ${seconds} s`;
+    this.#supervision.report();
+    log.error(
+      "Cannot write to the store {path} as {problem}: nothing is lost (the change comes again from the last cookie); retrying in {seconds} s",
+      { path: this.#path, problem, seconds },
+    );
+  }
+
+  /** A message was applied: a store problem reported before is over. */
+  applied(): void {
+    if (this.#supervision.storeProblem === undefined) return;
+    this.#supervision.storeProblem = undefined;
+    log.info("The store {path} can be written again", {
+      path: this.#path,
+    });
+    this.#supervision.report();
   }
 }
