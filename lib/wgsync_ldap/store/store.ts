@@ -15,19 +15,14 @@ import type { WorkgroupEvent } from "../../events/mod.ts";
 import { unbindDirectory } from "../member.ts";
 import { StoreError, transientProblem } from "./errors.ts";
 import { Outbox } from "./outbox.ts";
+import { BulkMode, setDurability } from "./tuning.ts";
 import {
-  HELD_INDEX,
   type OutboxRow,
   type PersonRow,
   type SyncStream,
   type WorkgroupRow,
 } from "./schema.ts";
 import { MetaTable, PersonTable, RowCounts, WorkgroupTable } from "./tables.ts";
-
-/** SQLite page cache outside bulk mode, in KiB (SQLite's default). */
-const CACHE_KIB = 2000;
-/** SQLite page cache in bulk mode (a refresh), in KiB. */
-const BULK_CACHE_KIB = 16384;
 
 /**
  * An open store (see {@linkcode openStore}). All writes go into the current
@@ -38,12 +33,11 @@ export class Store {
   #path: string;
   #outbox: Outbox;
   #inBatch = false;
-  #bulk = 0;
+  #bulk: BulkMode;
   #committedPosition: number;
   #stagedPosition: number;
   #waiters: (() => void)[] = [];
   #closed = false;
-  #heldIndexDropped = false;
   #counts: RowCounts;
   #meta: MetaTable;
   #workgroups: WorkgroupTable;
@@ -53,19 +47,9 @@ export class Store {
   constructor(db: DatabaseSync, path: string) {
     this.#db = db;
     this.#path = path;
-    db.exec("PRAGMA journal_mode = WAL");
-    // WAL + NORMAL: a commit survives a process crash (kill -9) at once: it
-    // is in the WAL file; only checkpoints are fsynced. After an OS crash or
-    // power loss the store may lose its last commits — cookie, state and
-    // events together, never one without the others — and the changes after
-    // the older cookie are replayed with the same event ids (downstream
-    // de-duplicates by id), though possibly with other seq values than the
-    // lost events had. FULL would add an fsync to every commit (the persist
-    // phase commits once per change).
-    db.exec("PRAGMA synchronous = NORMAL");
-    // A bulk refresh grows the WAL; do not keep it that big afterwards.
-    db.exec("PRAGMA journal_size_limit = 67108864");
-    this.#ensureHeldIndex();
+    setDurability(db);
+    this.#bulk = new BulkMode(db);
+    this.#bulk.ensureHeldIndex();
     this.#meta = new MetaTable(db);
     this.#workgroups = new WorkgroupTable(db);
     this.#people = new PersonTable(db);
@@ -170,7 +154,7 @@ export class Store {
     // An index made again inside the discarded batch is gone again. It only
     // speeds up lookups: on a full disk it is made on the next open.
     try {
-      if (!this.#heldIndexDropped) this.#ensureHeldIndex();
+      if (!this.#bulk.heldIndexDropped) this.#bulk.ensureHeldIndex();
     } catch {
       // Made again by the next Store on this file.
     }
@@ -187,20 +171,7 @@ export class Store {
    */
   beginBulk(): void {
     this.#assertOpen();
-    if (this.#bulk++ === 0) {
-      this.#db.exec("PRAGMA wal_autocheckpoint = 0");
-      // A refresh inserts rows keyed by entryUUID: with SQLite's default
-      // 2 MiB page cache the key index of 100,000 workgroups does not fit
-      // and inserts in random key order re-read its pages (bare SQLite,
-      // 100,000 rows in random order: 1.1 s with 2 MiB, 0.7 s with 16 MiB).
-      // Memory only; durability is unchanged.
-      this.#db.exec(`PRAGMA cache_size = -${BULK_CACHE_KIB}`);
-      if (this.entryCount() === 0 && !this.#inBatch) {
-        // An empty store fills up: build the held-members index at the end.
-        this.#db.exec("DROP INDEX IF EXISTS outbox_members_of");
-        this.#heldIndexDropped = true;
-      }
-    }
+    this.#bulk.begin(() => this.entryCount() === 0 && !this.#inBatch);
   }
 
   /**
@@ -209,15 +180,7 @@ export class Store {
    * {@linkcode Store.checkpoint} when idle).
    */
   endBulk(): void {
-    if (this.#bulk === 0) return;
-    if (--this.#bulk === 0) {
-      if (this.#heldIndexDropped) {
-        this.#heldIndexDropped = false;
-        this.#ensureHeldIndex();
-      }
-      this.#db.exec("PRAGMA wal_autocheckpoint = 1000");
-      this.#db.exec(`PRAGMA cache_size = -${CACHE_KIB}`);
-    }
+    this.#bulk.end();
   }
 
   /** Copies the WAL into the database file (passive: never waits), outside a batch only. */
@@ -434,14 +397,6 @@ export class Store {
   /** True once {@linkcode Store.close} was called. */
   get closed(): boolean {
     return this.#closed;
-  }
-
-  /** Creates the held-members index when it is missing (joins an open batch). */
-  #ensureHeldIndex(): void {
-    const exists = this.#db.prepare(
-      "SELECT 1 AS n FROM sqlite_master WHERE type = 'index' AND name = 'outbox_members_of'",
-    ).get();
-    if (exists === undefined) this.#db.exec(HELD_INDEX);
   }
 
   #assertOpen(): void {
