@@ -295,10 +295,22 @@ Deno.test("command templates fill placeholders into single arguments and refuse 
       "{member.uid}",
       "{member.id}",
       "{id}",
+      "{csn}",
+      "--seq={seq}",
       "{members}",
     ], event)
       .map(text),
-    ["grp", "add", "--group=research-computing:a b", "", "x y", event.id, ""],
+    [
+      "grp",
+      "add",
+      "--group=research-computing:a b",
+      "",
+      "x y",
+      event.id,
+      event.csn,
+      `--seq=${event.seq}`,
+      "",
+    ],
   );
   const snapshot = testEvent("s:w", "workgroup.snapshot");
   assert.deepEqual(

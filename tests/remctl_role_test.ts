@@ -42,6 +42,8 @@ function expectedArgv(event: WorkgroupEvent): string[] {
     event.member?.dn ?? "",
     event.previous ?? "",
     event.id,
+    event.csn,
+    String(event.seq),
   ];
 }
 

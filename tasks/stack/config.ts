@@ -18,7 +18,9 @@ type ConfigInput = z.input<typeof configSchema>;
 
 /**
  * The arguments the demo targets pass after `wgsync demo`: every placeholder,
- * `{members}` last (remctld hands it to the backend on standard input).
+ * `{csn}` and `{seq}` after `{id}` (so the backend's record carries what a
+ * downstream orders by), `{members}` last (remctld hands it to the backend on
+ * standard input).
  */
 export const DEMO_ARGUMENTS = [
   "{type}",
@@ -29,6 +31,8 @@ export const DEMO_ARGUMENTS = [
   "{member.dn}",
   "{previous}",
   "{id}",
+  "{csn}",
+  "{seq}",
   "{members}",
 ];
 

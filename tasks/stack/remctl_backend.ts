@@ -3,7 +3,9 @@
  * JSON line per call (argv, standard input — remctld's `stdin=last` puts the
  * last argument there —, the calling principal from REMOTE_USER) to the
  * file named by WGSYNC_DEMO_CALLS, so a person or a test can see what
- * downstream received. Exits with the number held in WGSYNC_DEMO_EXIT_FILE
+ * downstream received. The stack's targets pass every placeholder
+ * (`DEMO_ARGUMENTS` in config.ts), so each record holds the event's `{id}`,
+ * `{csn}` and `{seq}` — what a downstream de-duplicates and orders by. Exits with the number held in WGSYNC_DEMO_EXIT_FILE
  * when that file exists (lets tests simulate a failing downstream); 1 and 255
  * are refused because remctl itself uses them.
  *
