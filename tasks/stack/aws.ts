@@ -30,6 +30,7 @@ import {
 import type { StackContext } from "./context.ts";
 import { StackError } from "./errors.ts";
 import { baseEnv } from "./layout.ts";
+import { patchedMotoArgv } from "./moto_fifo.ts";
 import { startDaemon, waitForPort } from "./process.ts";
 import type { StackProcess, StackQueue } from "./types.ts";
 
@@ -60,7 +61,10 @@ export interface AwsResources {
   webQueueUrl: string;
 }
 
-/** Starts `moto_server -H 127.0.0.1 -p PORT` detached and waits for its port. */
+/**
+ * Starts moto's server (`-H 127.0.0.1 -p PORT`) detached, with SQS FIFO
+ * group blocking made like AWS's (see moto_fifo.ts), and waits for its port.
+ */
 export async function startMoto(
   context: StackContext,
   port: number,
@@ -68,7 +72,12 @@ export async function startMoto(
   const logFile = `${context.layout.logs}/moto.log`;
   const process = await startDaemon(
     "moto",
-    [context.programs.moto_server, "-H", "127.0.0.1", "-p", String(port)],
+    patchedMotoArgv(context.programs.moto_server, [
+      "-H",
+      "127.0.0.1",
+      "-p",
+      String(port),
+    ]),
     { env: baseEnv(context.layout), logFile, track: context.track },
   );
   await waitForPort(port, process, { logFile, timeoutMs: 30000 });

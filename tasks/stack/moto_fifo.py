@@ -1,0 +1,135 @@
+"""moto_server with SQS FIFO message-group blocking as AWS does it.
+
+The stack's stand-in for AWS is moto 5.2.1, whose ReceiveMessage takes the
+set of blocked FIFO groups ONCE per call: a long poll that began before
+another receiver took message N of group G still hands out N+1 of G while N
+is in flight, and two concurrent calls can pick messages without seeing each
+other's (no lock). AWS hands out no message of a group while any message of
+that group is in flight ("When you receive a message with a message group
+ID, no more messages for the same message group ID are returned unless you
+delete the message or it becomes visible", SQS Developer Guide, FIFO queue
+logic). wgsync-remctl long-polls with several lanes per queue, so on stock
+moto a message held by a killed consumer came back behind its successors.
+
+This module replaces only `SQSBackend.receive_message` (same arguments, same
+dead-letter move after maxReceiveCount, same retention check) so that:
+- the blocked groups are computed afresh on every pass over the queue, from
+  the messages received, not deleted and still invisible (in flight);
+- a pass runs under the queue's own condition lock, so concurrent receives
+  see each other's picks;
+- one call may still return several messages of one group, in order (AWS
+  does), as the group's first in-flight message is one of them;
+- a long poll waits on the queue's condition, which deletes and visibility
+  changes now notify too, instead of re-scanning while only blocked messages
+  are visible.
+
+Everything else is stock moto. `tests/moto_fifo_test.ts` shows stock
+moto_server handing out the later message and this one refusing it.
+
+Usage: python3 moto_fifo.py [moto_server's arguments]
+"""
+
+import sys
+from copy import deepcopy
+
+from moto.core.utils import unix_time
+from moto.sqs import models
+from moto.sqs.models import SQSBackend, _filter_message_attributes
+
+
+def _in_flight_groups(queue):
+    return {
+        m.group_id
+        for m in queue.pending_messages
+        if m.group_id is not None and not m.visible
+    }
+
+
+def _pass(backend, queue, queue_name, count, visibility_timeout, names, result):
+    """One pass over the visible messages, under the queue's lock."""
+    blocked = _in_flight_groups(queue) if queue.fifo_queue else set()
+    taken = set()
+    to_dlq = []
+    for message in queue.messages:
+        if message in queue.pending_messages:
+            # Visible again: its visibility timeout ended, it is not in flight.
+            queue.pending_messages.remove(message)
+        group = message.group_id if queue.fifo_queue else None
+        if group is not None and group in blocked and group not in taken:
+            continue
+        if (
+            queue.dead_letter_queue is not None
+            and queue.redrive_policy
+            and message.approximate_receive_count
+            >= queue.redrive_policy["maxReceiveCount"]
+        ):
+            # Moved to the dead-letter queue: its successor is the group's first.
+            to_dlq.append(message)
+            continue
+        if not backend.is_message_valid_based_on_retention_period(
+            queue_name, message
+        ):
+            continue
+        queue.pending_messages.add(message)
+        message.mark_received(visibility_timeout=visibility_timeout)
+        if group is not None:
+            blocked.add(group)
+            taken.add(group)
+        copy = deepcopy(message)
+        _filter_message_attributes(copy, names)
+        result.append(copy)
+        if len(result) >= count:
+            break
+    for message in to_dlq:
+        queue._messages.remove(message)
+        queue.dead_letter_queue.add_message(message)
+
+
+def receive_message(
+    self,
+    queue_name,
+    count,
+    wait_seconds_timeout,
+    visibility_timeout,
+    message_attribute_names=None,
+):
+    names = message_attribute_names or []
+    queue = self.get_queue(queue_name)
+    result = []
+    polling_end = unix_time() + wait_seconds_timeout
+    with queue._messages_lock:
+        while True:
+            _pass(self, queue, queue_name, count, visibility_timeout, names, result)
+            remaining = polling_end - unix_time()
+            if result or remaining <= 0:
+                return result
+            # Woken by a send, delete or visibility change; a visibility
+            # timeout ending wakes nobody, hence at most 1 s.
+            queue._messages_lock.wait(timeout=min(1.0, remaining))
+
+
+def _notifying(method):
+    """`method` under the queue's lock, waking the long polls after it."""
+
+    def wrapper(self, queue_name, *args, **kwargs):
+        lock = self.get_queue(queue_name)._messages_lock
+        with lock:
+            try:
+                return method(self, queue_name, *args, **kwargs)
+            finally:
+                lock.notify_all()
+
+    return wrapper
+
+
+SQSBackend.receive_message = receive_message
+SQSBackend.delete_message = _notifying(SQSBackend.delete_message)
+SQSBackend.change_message_visibility = _notifying(
+    SQSBackend.change_message_visibility
+)
+models.PATCHED_FIFO_GROUP_BLOCKING = True
+
+if __name__ == "__main__":
+    from moto.server import main
+
+    sys.exit(main(sys.argv[1:]))
