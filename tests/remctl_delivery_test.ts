@@ -1,8 +1,8 @@
 /**
  * wgsync-remctl's delivery rules on the real stack: order per workgroup with
  * many workgroups at once, poison bodies dead-lettered at once without
- * blocking their workgroup, a failing command retried by SQS and then
- * dead-lettered, and a 50,000-member snapshot (claim-checked in S3) reaching
+ * blocking their workgroup, a failing command retried and then dead-lettered
+ * by wgsync-remctl with the reason, and a 50,000-member snapshot (claim-checked in S3) reaching
  * the backend whole on standard input.
  */
 import assert from "node:assert/strict";
@@ -190,13 +190,15 @@ Deno.test("poison bodies are dead-lettered at once with their reason while the n
   });
 });
 
-Deno.test("a command that exits non-zero is retried by SQS and dead-lettered after maxReceiveCount", async () => {
+Deno.test("a command that exits non-zero is retried with backoff and dead-lettered by wgsync-remctl after command_attempts runs, with the reason", async () => {
   const stack = await getStack();
   const clients = awsClients(stack);
   const queue = await createQueue(stack, clients);
+  // writeRemctlConfig's command_attempts is 3; the queue's maxReceiveCount (50) is far above.
   await withRole(stack, queue, async (role) => {
     const workgroup = `${queue.stem}:failing`;
     const event = testEvent(workgroup, "member.added");
+    const next = testEvent(workgroup, "member.removed");
     await Deno.writeTextFile(stack.remctl.exitCodeFile, "3");
     try {
       await publishEvents(stack, clients.sns, [event]);
@@ -213,14 +215,35 @@ Deno.test("a command that exits non-zero is retried by SQS and dead-lettered aft
         60_000,
       );
       assert.equal(JSON.parse(dead.Body!).id, event.id);
+      assert.match(
+        dead.MessageAttributes?.[POISON_REASON_ATTRIBUTE]?.StringValue ?? "",
+        /^command failed 3 times, last: exited 3: /,
+      );
     } finally {
       await Deno.remove(stack.remctl.exitCodeFile);
     }
+    // The workgroup goes on behind it.
+    await publishEvents(stack, clients.sns, [next]);
+    const calls = await waitForCalls(stack, queue.stem, 4, 60_000);
+    assert.deepEqual(calls.map((c) => [c.argv[8], c.exitCode]), [
+      [event.id, 3],
+      [event.id, 3],
+      [event.id, 3],
+      [next.id, 0],
+    ]);
+    for (const attempt of [1, 2]) {
+      assert.match(
+        role.stderr,
+        new RegExp(
+          `\\(${event.id}\\) failed \\(attempt ${attempt} of 3\\), retried in \\d+ s: exited 3`,
+        ),
+      );
+    }
     assert.match(
       role.stderr,
-      new RegExp(`\\(${event.id}\\) exited 3; SQS retries it`),
+      new RegExp(`\\(${event.id}\\) failed 3 times, dead-lettered`),
     );
-    assert.equal((await callsOf(stack, queue.stem)).length, 3);
+    assert.deepEqual(await drain(clients.sqs, queue.url), []);
   });
 });
 

@@ -1,5 +1,6 @@
 /**
- * wgsync-remctl's metrics: runs by target and result, command latency,
+ * wgsync-remctl's metrics: runs by target and result, dead letters by
+ * reason, command latency,
  * queue age at receipt, paused targets and messages in flight.
  *
  * @module
@@ -13,6 +14,8 @@ export interface TargetMetrics {
   /** Label `result`: ok, exit_nonzero, refused, poison, skipped, target_<kind>. */
   runs: { inc(labels: { result: string }): void };
   latency: { observe(seconds: number): void };
+  /** Label `reason`: poison, or failed (the command failed `command_attempts` times). */
+  deadLettered: { inc(labels: { reason: string }): void };
   queueAge: { observe(seconds: number): void };
 }
 
@@ -26,6 +29,13 @@ export function remctlMetrics(
     help:
       "Messages handled, by target and result (ok, exit_nonzero, refused, poison, skipped, target_<failure kind>).",
     labelNames: ["target", "result"],
+    registers: [registry],
+  });
+  const deadLettered = new Counter({
+    name: `${METRIC_PREFIX}remctl_dead_lettered_total`,
+    help:
+      "Messages wgsync-remctl sent to the dead-letter queue, by target and reason (poison, failed: the command failed command_attempts times).",
+    labelNames: ["target", "reason"],
     registers: [registry],
   });
   const latency = new Histogram({
@@ -81,6 +91,9 @@ export function remctlMetrics(
   return (target) => ({
     runs: { inc: ({ result }) => runs.inc({ target, result }) },
     latency: { observe: (seconds) => latency.observe({ target }, seconds) },
+    deadLettered: {
+      inc: ({ reason }) => deadLettered.inc({ target, reason }),
+    },
     queueAge: { observe: (seconds) => queueAge.observe({ target }, seconds) },
   });
 }

@@ -8,6 +8,7 @@
 
 import type { Message, SQSClient } from "@aws-sdk/client-sqs";
 import type { WorkgroupEvent } from "../events/mod.ts";
+import type { CommandAttempts } from "./attempts.ts";
 import type { Logger } from "../log/mod.ts";
 import type { RemctlResult } from "./connection.ts";
 import { sendToDeadLetter } from "./dead_letter.ts";
@@ -30,6 +31,8 @@ export interface FinishContext {
   actions: MessageActions;
   logger: Logger;
   metrics: TargetMetrics;
+  /** Failed runs per message: retry or dead-letter. */
+  attempts: CommandAttempts;
   /** Counted per outcome, for STATUS=. */
   counts: { done: number; failed: number; poison: number; skipped: number };
 }
@@ -66,62 +69,38 @@ export async function finishMessage(
       };
       if (status === 0) {
         logger.info(
-          "Target {target}: ran {eventType} for {workgroup} ({eventId}): exit {status}",
+          "Target {target}: ran {eventType} for {workgroup} ({eventId}): exit {status} (receive {receiveCount})",
           record,
         );
         counts.done++;
         metrics.runs.inc({ result: "ok" });
+        context.attempts.forget(message.MessageId ?? "");
         return await actions.delete(message);
-      } else {
-        logger.warn(
-          "Target {target}: {eventType} for {workgroup} ({eventId}) exited {status}; SQS retries it: {stderr}",
-          record,
-        );
-        counts.failed++;
-        metrics.runs.inc({ result: "exit_nonzero" });
-        await actions.release(message, retryDelay(message));
-        return false;
       }
+      counts.failed++;
+      metrics.runs.inc({ result: "exit_nonzero" });
+      return await failed(context, message, {
+        fields: record,
+        reason: `exited ${status}: ${clip(record.stderr.trim())}`,
+      });
     }
     case "refused":
-      logger.warn(
-        "Target {target}: {eventType} for {workgroup} ({eventId}) refused: {reason}",
-        {
-          ...fields,
-          reason: outcome.reason,
-        },
-      );
       counts.failed++;
       metrics.runs.inc({ result: "refused" });
-      await actions.release(message, retryDelay(message));
-      return false;
+      return await failed(context, message, {
+        fields,
+        reason: `refused: ${outcome.reason}`,
+      });
     case "poison":
       logger.error(
         "Target {target}: message {messageId} is poison, dead-lettered: {reason}",
-        {
-          ...fields,
-          reason: outcome.reason,
-        },
+        { ...fields, reason: outcome.reason },
       );
-      try {
-        await sendToDeadLetter(context.sqs, {
-          deadLetterUrl: context.deadLetterUrl,
-          message,
-          reason: outcome.reason,
-        });
-        counts.poison++;
-        metrics.runs.inc({ result: "poison" });
-        return await actions.delete(message);
-      } catch (error) {
-        logger.error(
-          "Target {target}: cannot dead-letter message {messageId}: {error}",
-          {
-            ...fields,
-            error,
-          },
-        );
-        return false;
-      }
+      if (!await deadLetter(context, message, outcome.reason)) return false;
+      counts.poison++;
+      metrics.runs.inc({ result: "poison" });
+      metrics.deadLettered.inc({ reason: "poison" });
+      return await actions.delete(message);
     case "skip":
       logger.debug(
         "Target {target}: {eventType} for {workgroup} is not for this target",
@@ -136,8 +115,65 @@ export async function finishMessage(
   }
 }
 
-/** 1, 2, 4 … seconds by receive count, at most 30. */
-function retryDelay(message: Message): number {
-  const count = Number(message.Attributes?.ApproximateReceiveCount ?? 1);
-  return Math.min(30, 2 ** Math.max(0, count - 1));
+/**
+ * A failed run (exit non-zero, or refused by remctld): released for a retry
+ * after a backoff, or — its `command_attempts`-th failure — dead-lettered
+ * with the reason and deleted; true when the message left the queue.
+ */
+async function failed(
+  context: FinishContext,
+  message: Message,
+  failure: { fields: Record<string, unknown>; reason: string },
+): Promise<boolean> {
+  const verdict = context.attempts.failed(message.MessageId ?? "");
+  const fields = {
+    ...failure.fields,
+    reason: failure.reason,
+    attempt: verdict.attempt,
+    attempts: context.attempts.attempts,
+  };
+  if (!verdict.deadLetter) {
+    context.logger.warn(
+      "Target {target}: {eventType} for {workgroup} ({eventId}) failed (attempt {attempt} of {attempts}), retried in {retryDelaySeconds} s: {reason}",
+      { ...fields, retryDelaySeconds: verdict.retryDelaySeconds },
+    );
+    await context.actions.release(message, verdict.retryDelaySeconds);
+    return false;
+  }
+  const reason =
+    `command failed ${verdict.attempt} times, last: ${failure.reason}`;
+  context.logger.error(
+    "Target {target}: {eventType} for {workgroup} ({eventId}) failed {attempt} times, dead-lettered: {reason}",
+    fields,
+  );
+  if (!await deadLetter(context, message, reason)) return false;
+  context.metrics.deadLettered.inc({ reason: "failed" });
+  return await context.actions.delete(message);
+}
+
+/** Sends `message` to the dead-letter queue with `reason`; false (logged) when SQS refused. */
+async function deadLetter(
+  context: FinishContext,
+  message: Message,
+  reason: string,
+): Promise<boolean> {
+  try {
+    await sendToDeadLetter(context.sqs, {
+      deadLetterUrl: context.deadLetterUrl,
+      message,
+      reason,
+    });
+    return true;
+  } catch (error) {
+    context.logger.error(
+      "Target {target}: cannot dead-letter message {messageId}: {error}",
+      { target: context.target, messageId: message.MessageId, error },
+    );
+    return false;
+  }
+}
+
+/** `text` cut to 500 characters. */
+function clip(text: string): string {
+  return text.length > 500 ? `${text.slice(0, 497)}...` : text;
 }

@@ -112,6 +112,7 @@ export async function runRemctl(options: RunRemctlOptions): Promise<void> {
         concurrency: remctl.concurrency,
         timeoutMs: remctl.timeout_seconds * 1000,
         maxPauseMs: remctl.max_pause_seconds * 1000,
+        commandAttempts: remctl.command_attempts,
         stopGraceMs: Math.max(0, options.stopTimeoutSeconds * 1000 - 3000),
       }),
     );

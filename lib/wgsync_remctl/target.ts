@@ -14,11 +14,23 @@
  * Per message: the visibility is extended while it is handled (stopped
  * before the delete); a claim-check pointer is resolved and the body parsed
  * first (poison → dead-letter queue at once, deleted from the source); the
- * command runs; exit 0 deletes it, another status releases it for SQS to
- * retry (and dead-letter after maxReceiveCount). A transport, GSS, access or
- * timeout failure pauses the target instead: the message stays in hand and
- * invisible and is retried after the backoff, no lane receives meanwhile,
- * so no receive count grows because a server is down.
+ * command runs; exit 0 deletes it, another status (or a refusal by remctld)
+ * releases it for a retry after a backoff, and its `command_attempts`-th
+ * failure sends it to the dead-letter queue with the reason (attempts.ts:
+ * the count is wgsync-remctl's own, as SQS's receive count also counts
+ * kills and unanswered receives; the queue's maxReceiveCount is only a high
+ * backstop). A transport, GSS, access or timeout failure pauses the target
+ * instead: the message stays in hand and invisible and is retried after the
+ * backoff, no lane receives meanwhile, so nothing counts because a server is
+ * down.
+ *
+ * Order needs nothing more on AWS: a message's visibility is extended from
+ * the moment it is received (also while it waits in the hand-off below), so
+ * it cannot come back before a message received earlier, and a failed one is
+ * released with a delay, during which it is still in flight and blocks its
+ * group. The one copy SQS can hand out early is the same message again, when
+ * its visibility lapsed because the heartbeat could not reach SQS (a frozen
+ * or unreachable endpoint): it waits in the hand-off for its first copy.
  *
  * @module
  */
@@ -42,6 +54,7 @@ import {
   type WorkgroupEvent,
 } from "../events/mod.ts";
 import type { Logger } from "../log/mod.ts";
+import { CommandAttempts } from "./attempts.ts";
 import { Circuit } from "./circuit.ts";
 import { describeQueue, type QueueInfo } from "./dead_letter.ts";
 import { RemctlError } from "./errors.ts";
@@ -75,6 +88,8 @@ export interface TargetConsumerOptions {
   maxPauseMs: number;
   /** After the stop began, how long a running command may still take before its message is released. */
   stopGraceMs: number;
+  /** Failed runs of one message before it is dead-lettered. */
+  commandAttempts: number;
   /** Long-poll wait per receive, in seconds. @default {RECEIVE_WAIT_SECONDS} */
   waitSeconds?: number;
 }
@@ -108,6 +123,7 @@ export class TargetConsumer {
   #groupTails = new Map<string, Promise<boolean>>();
   #counts = { done: 0, failed: 0, poison: 0, skipped: 0 };
   #actions: MessageActions;
+  #attempts: CommandAttempts;
 
   /** Prepares; {@linkcode start} checks the queue, {@linkcode run} consumes. */
   constructor(options: TargetConsumerOptions) {
@@ -118,6 +134,9 @@ export class TargetConsumer {
       queueUrl: options.queueUrl,
       target: options.name,
       logger: options.logger,
+    });
+    this.#attempts = new CommandAttempts({
+      attempts: options.commandAttempts,
     });
     this.#circuit = new Circuit(
       resolveBackoff({ minDelay: 1_000, maxDelay: options.maxPauseMs }),
@@ -153,6 +172,16 @@ export class TargetConsumer {
           "Target {target}: queue {queueUrl} answered, dead-letter queue {deadLetterUrl}, maxReceiveCount {maxReceiveCount}",
           { target: this.#o.name, queueUrl: this.#o.queueUrl, ...this.#queue },
         );
+        if (this.#queue.maxReceiveCount <= 2 * this.#o.commandAttempts) {
+          this.#o.logger.warn(
+            "Target {target}: the queue's maxReceiveCount {maxReceiveCount} is not above twice command_attempts ({commandAttempts}): SQS may dead-letter a good message whose receives ended in kills or timeouts, without a reason; raise it (it is a backstop, README)",
+            {
+              target: this.#o.name,
+              maxReceiveCount: this.#queue.maxReceiveCount,
+              commandAttempts: this.#o.commandAttempts,
+            },
+          );
+        }
         return true;
       } catch (error) {
         this.#o.logger.warn(
@@ -217,9 +246,10 @@ export class TargetConsumer {
       message,
       this.#queue?.visibilityTimeoutSeconds ?? 30,
     );
-    // SQS FIFO never hands out a second message of a group in flight, but
-    // moto's long poll does when messages arrive meanwhile: such a message
-    // waits for the one before it, and is released when that one was.
+    // SQS FIFO never hands out a second message of a group in flight, but it
+    // hands out the same message again once its visibility lapsed (heartbeat
+    // unanswered): such a copy waits for the one before it, and is released
+    // when that one was.
     const group = message.Attributes?.MessageGroupId ?? "";
     const before = this.#groupTails.get(group);
     let settle!: (deleted: boolean) => void;
@@ -250,6 +280,7 @@ export class TargetConsumer {
           sqs: this.#o.sqs,
           deadLetterUrl: this.#queue!.deadLetterUrl,
           actions: this.#actions,
+          attempts: this.#attempts,
           logger: this.#o.logger,
           metrics: this.#o.metrics,
           counts: this.#counts,

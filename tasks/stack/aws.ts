@@ -41,6 +41,12 @@ export const AWS_SETTINGS = {
   secretAccessKey: "wgsync-local-secret",
 };
 
+/**
+ * The target queues' maxReceiveCount: high, as wgsync-remctl counts failed
+ * commands itself and kills or frozen SQS also count receives.
+ */
+export const STACK_MAX_RECEIVE_COUNT = 50;
+
 /** Demo remctl targets: queue name part → stems its filter policy lets through. */
 export const DEMO_TARGETS: { target: string; stems: string[] }[] = [
   { target: "research", stems: ["research-computing"] },
@@ -192,7 +198,9 @@ async function createTargetQueue(
         VisibilityTimeout: "30",
         RedrivePolicy: JSON.stringify({
           deadLetterTargetArn: dlqArn,
-          maxReceiveCount: 3,
+          // A backstop only: wgsync-remctl dead-letters a failing command
+          // itself after command_attempts runs (README, wgsync-remctl).
+          maxReceiveCount: STACK_MAX_RECEIVE_COUNT,
         }),
       },
     }),

@@ -215,6 +215,7 @@ export async function up(
       subcommand: DEMO_COMMAND.subcommand,
       callsFile: layout.callsFile,
       exitCodeFile: remctl.exitCodeFile,
+      delayFile: remctl.delayFile,
       configFile: remctl.configFile,
       logFile: remctl.logFile,
     },

@@ -7,7 +7,9 @@
  * (`DEMO_ARGUMENTS` in config.ts), so each record holds the event's `{id}`,
  * `{csn}` and `{seq}` — what a downstream de-duplicates and orders by. Exits with the number held in WGSYNC_DEMO_EXIT_FILE
  * when that file exists (lets tests simulate a failing downstream); 1 and 255
- * are refused because remctl itself uses them.
+ * are refused because remctl itself uses them. Waits the milliseconds held
+ * in WGSYNC_DEMO_DELAY_FILE first when that file exists (a slow downstream,
+ * so that tests can kill wgsync-remctl while a command runs).
  *
  * @module
  */
@@ -36,6 +38,18 @@ try {
   }
 } catch (error) {
   if (!(error instanceof Deno.errors.NotFound)) throw error;
+}
+
+const delayFile = Deno.env.get("WGSYNC_DEMO_DELAY_FILE");
+if (delayFile !== undefined) {
+  try {
+    const delay = Number(Deno.readTextFileSync(delayFile).trim());
+    if (Number.isFinite(delay) && delay > 0) {
+      await new Promise((resolve) => setTimeout(resolve, delay));
+    }
+  } catch (error) {
+    if (!(error instanceof Deno.errors.NotFound)) throw error;
+  }
 }
 
 const stdin = await new Response(Deno.stdin.readable).text();

@@ -37,6 +37,7 @@ export interface Remctld {
   process: StackProcess;
   configFile: string;
   exitCodeFile: string;
+  delayFile: string;
   logFile: string;
 }
 
@@ -49,6 +50,7 @@ export async function startRemctld(
   const backend = `${layout.remctl}/demo-backend`;
   const configFile = `${layout.remctl}/remctl.conf`;
   const exitCodeFile = `${layout.remctl}/demo-exit-code`;
+  const delayFile = `${layout.remctl}/demo-delay-ms`;
   const logFile = `${layout.logs}/remctld.log`;
   const script = new URL("./remctl_backend.ts", import.meta.url).pathname;
   await Deno.writeTextFile(
@@ -56,8 +58,11 @@ export async function startRemctld(
     `#!/bin/sh
 WGSYNC_DEMO_CALLS=${shellQuote(layout.callsFile)} \\
 WGSYNC_DEMO_EXIT_FILE=${shellQuote(exitCodeFile)} \\
+WGSYNC_DEMO_DELAY_FILE=${shellQuote(delayFile)} \\
 exec ${shellQuote(Deno.execPath())} run --no-config --no-lock --no-prompt \\
-  --allow-env --allow-read=${shellQuote(exitCodeFile)} \\
+  --allow-env --allow-read=${shellQuote(exitCodeFile)},${
+      shellQuote(delayFile)
+    } \\
   --allow-write=${shellQuote(layout.callsFile)} ${shellQuote(script)} "$@"
 `,
     { mode: 0o755 },
@@ -96,7 +101,7 @@ exec ${shellQuote(Deno.execPath())} run --no-config --no-lock --no-prompt \\
     `${layout.run}/remctld.pid`,
   ], { env, logFile, track: context.track });
   await waitForPort(options.port, process, { logFile });
-  return { process, configFile, exitCodeFile, logFile };
+  return { process, configFile, exitCodeFile, delayFile, logFile };
 }
 
 function shellQuote(value: string): string {

@@ -109,6 +109,8 @@ export interface StackInfo {
     callsFile: string;
     /** If this file exists, the demo command exits with the number it holds (never 1 or 255). */
     exitCodeFile: string;
+    /** If this file exists, the demo command waits the milliseconds it holds before recording the call. */
+    delayFile: string;
     configFile: string;
     logFile: string;
   };

@@ -30,6 +30,7 @@ import {
   createSnsClient,
   createSqsClient,
 } from "../../lib/aws/mod.ts";
+import { STACK_MAX_RECEIVE_COUNT } from "../../tasks/stack/aws.ts";
 import { DEMO_ARGUMENTS } from "../../tasks/stack/config.ts";
 import type {
   EventType,
@@ -62,11 +63,15 @@ export interface TestQueue {
   dlqUrl: string;
 }
 
-/** Creates a FIFO queue (redrive to a FIFO DLQ after 3 receives) subscribed to the topic for `stem`. */
+/** Creates a FIFO queue (redrive to a FIFO DLQ after the stack's maxReceiveCount) subscribed to the topic for `stem`. */
 export async function createQueue(
   stack: StackInfo,
   clients: { sqs: SQSClient; sns: SNSClient },
-  options: { visibilitySeconds?: number; stem?: string } = {},
+  options: {
+    visibilitySeconds?: number;
+    stem?: string;
+    maxReceiveCount?: number;
+  } = {},
 ): Promise<TestQueue> {
   const stem = options.stem ?? `t${crypto.randomUUID().slice(0, 8)}`;
   const dlq = await clients.sqs.send(
@@ -84,7 +89,7 @@ export async function createQueue(
         VisibilityTimeout: String(options.visibilitySeconds ?? 10),
         RedrivePolicy: JSON.stringify({
           deadLetterTargetArn: dlqArn,
-          maxReceiveCount: 3,
+          maxReceiveCount: options.maxReceiveCount ?? STACK_MAX_RECEIVE_COUNT,
         }),
       },
     }),
@@ -231,6 +236,7 @@ export interface RemctlConfigOptions {
   timeoutSeconds?: number;
   idleSeconds?: number;
   maxPauseSeconds?: number;
+  commandAttempts?: number;
   metricsListen?: string;
   /** The command after `wgsync demo`; default: the stack's demo arguments. */
   args?: string[];
@@ -259,6 +265,7 @@ export async function writeRemctlConfig(
     timeout_seconds: options.timeoutSeconds ?? 10,
     idle_seconds: options.idleSeconds ?? 30,
     max_pause_seconds: options.maxPauseSeconds ?? 2,
+    command_attempts: options.commandAttempts ?? 3,
     targets: queues.map((queue) => ({
       name: queue.stem,
       queue_url: queue.url,

@@ -95,6 +95,12 @@ export const remctlSchema = z.strictObject({
   timeout_seconds: seconds.default(60),
   /** Kept-open connections idle this long are closed. */
   idle_seconds: seconds.default(300),
+  /**
+   * Failed runs of one message's command (exit non-zero, or refused by
+   * remctld) before wgsync-remctl sends it to the dead-letter queue with the
+   * reason; the queue's maxReceiveCount should be well above it (a backstop).
+   */
+  command_attempts: z.number().int().min(1).max(100).default(5),
   /** Longest pause of a target whose server fails (backoff ceiling). */
   max_pause_seconds: seconds.default(60),
   /** Loopback `host:port` for `/metrics` and `/healthz`; off when unset. */
