@@ -377,3 +377,12 @@ export async function withTempDir(
     await Deno.remove(dir, { recursive: true });
   }
 }
+
+/** A predicate: true for a log text that has `line` as one of its lines. */
+export const hasLine = (line: string) => (message: string) =>
+  message.split("\n").includes(line);
+
+/** The stem a test's container entry stands for: the value of its `ou=` RDN. */
+export function stemOf(base: string): string {
+  return base.slice("ou=".length, base.indexOf(","));
+}
