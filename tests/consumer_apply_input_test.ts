@@ -17,9 +17,9 @@ import {
   person,
   refreshEnd,
   text,
-  types,
   withStore,
 } from "./helpers/consumer.ts";
+import { types } from "./helpers/workgroup_applier.ts";
 
 Deno.test("names that are not stem:name are skipped with one warning each", async () => {
   await captureLogs(async (records) => {

@@ -16,9 +16,9 @@ import {
   outbox,
   person,
   refreshEnd,
-  seeded,
   withStore,
 } from "./helpers/consumer.ts";
+import { seeded } from "./helpers/workgroup_applier.ts";
 
 Deno.test("an entry that leaves the search scope twice (moved out, back, out) gets two deletions with different ids; two consumers derive the same ids", async () => {
   const deletions = async (seedFirst: boolean) => {

@@ -22,11 +22,10 @@ import {
   person,
   reconstruct,
   refreshEnd,
-  seeded,
-  types,
   uuid,
   withStore,
 } from "./helpers/consumer.ts";
+import { seeded, types } from "./helpers/workgroup_applier.ts";
 
 const decoder = new TextDecoder();
 

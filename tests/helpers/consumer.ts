@@ -18,10 +18,6 @@ import {
   type Store,
   type StoreOptions,
 } from "../../lib/wgsync_ldap/store/mod.ts";
-import {
-  WorkgroupApplier,
-  type WorkgroupApplierOptions,
-} from "../../lib/wgsync_ldap/mod.ts";
 
 const encoder = new TextEncoder();
 
@@ -175,26 +171,4 @@ export function reconstruct(
     }
   }
   return groups;
-}
-
-/** Each event as "type workgroup [member id]", for comparisons. */
-export function types(events: WorkgroupEvent[]): string[] {
-  return events.map((e) =>
-    `${e.type} ${e.workgroup}${e.member ? ` ${e.member.id}` : ""}`
-  );
-}
-
-/** Loads two workgroups through a first refresh and returns the applier. */
-export function seeded(
-  store: Store,
-  options: WorkgroupApplierOptions = {},
-): WorkgroupApplier {
-  const applier = new WorkgroupApplier(store, options);
-  applier.beginSearch();
-  applier.apply(
-    group("add", 1, "research:alpha", [person("ann"), person("bob")], 1),
-  );
-  applier.apply(group("add", 2, "research:beta", [person("cat")], 2));
-  applier.apply(refreshEnd("present", 2));
-  return applier;
 }
