@@ -12,7 +12,8 @@
 import assert from "node:assert/strict";
 import { GssInitiator, type SaslSession } from "../lib/gssapi/mod.ts";
 import { LdapTestConnection } from "./helpers/ldap_bind.ts";
-import { establish, expectGssError, REPEATS, setup } from "./helpers/gssapi.ts";
+import { establish, expectGssError, REPEATS } from "./helpers/gssapi.ts";
+import { getKerberosStack as setup } from "./helpers/stack.ts";
 
 Deno.test("GssInitiator establishes a mutual context with slapd from the consumer's ticket cache", async () => {
   const stack = await setup();

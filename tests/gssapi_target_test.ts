@@ -10,7 +10,8 @@
 
 import assert from "node:assert/strict";
 import { GssInitiator } from "../lib/gssapi/mod.ts";
-import { expectGssError, REPEATS, setup } from "./helpers/gssapi.ts";
+import { expectGssError, REPEATS } from "./helpers/gssapi.ts";
+import { getKerberosStack as setup } from "./helpers/stack.ts";
 
 Deno.test("GssInitiator names an unknown service principal", async () => {
   const stack = await setup();

@@ -11,7 +11,8 @@
 import assert from "node:assert/strict";
 import { GssInitiator } from "../lib/gssapi/mod.ts";
 import { LdapTestConnection } from "./helpers/ldap_bind.ts";
-import { establish, expectGssError, REPEATS, setup } from "./helpers/gssapi.ts";
+import { establish, expectGssError, REPEATS } from "./helpers/gssapi.ts";
+import { getKerberosStack as setup } from "./helpers/stack.ts";
 
 async function run(
   command: string,

@@ -1,6 +1,6 @@
 /**
- * Helpers of the GssInitiator tests: the stack with its krb5.conf in the
- * environment, the repeat count of failure tests, GssError checks.
+ * Helpers of the GssInitiator tests: a context established with slapd through
+ * SASL bind steps, the repeat count of failure tests, GssError checks.
  *
  * @module
  */
@@ -8,17 +8,9 @@
 import assert from "node:assert/strict";
 import { GssError, GssInitiator } from "../../lib/gssapi/mod.ts";
 import { LdapTestConnection } from "./ldap_bind.ts";
-import { getStack, type StackInfo } from "./stack.ts";
 
 /** How often each failure is repeated: MIT krb5 1.20 crashed within 15 tries on bad caches. */
 export const REPEATS = 30;
-
-/** The local stack, with its krb5.conf in KRB5_CONFIG. */
-export async function setup(): Promise<StackInfo> {
-  const stack = await getStack();
-  Deno.env.set("KRB5_CONFIG", stack.krb5Config);
-  return stack;
-}
 
 /** Establishes `gss` with slapd through SASL bind steps; returns the (unwrapped) layer offer. */
 export async function establish(

@@ -103,6 +103,13 @@ export function getStack(): Promise<StackInfo> {
   return shared;
 }
 
+/** The shared stack, with its krb5.conf in KRB5_CONFIG for GSSAPI in this process. */
+export async function getKerberosStack(): Promise<StackInfo> {
+  const stack = await getStack();
+  Deno.env.set("KRB5_CONFIG", stack.krb5Config);
+  return stack;
+}
+
 /** Starts an isolated stack (sample data unless sizes are given) for one test. */
 export async function startStack(
   options: DataOptions = {},
