@@ -4,9 +4,9 @@
  * the middle of a refresh, and resuming from the last cookie the caller
  * confirmed (not the last one received).
  *
- * Connections are cut by a TCP relay in this file: it forwards bytes between
- * the client and the real slapd unchanged and, when told, drops them (a
- * network failure; slapd itself keeps running).
+ * Connections are cut by a TCP relay (tests/helpers/ldap_relay.ts): it
+ * forwards bytes between the client and the real slapd unchanged and, when
+ * told, drops them (a network failure; slapd itself keeps running).
  *
  * Needs: --allow-run (the stack; ldapadd, ldapmodify, ldapdelete,
  * ldapsearch), --allow-net=127.0.0.1, --allow-read and --allow-write (the
@@ -28,103 +28,11 @@ import {
   nextWithin,
   readUntil,
 } from "./helpers/ldap_admin.ts";
+import { Relay } from "./helpers/ldap_relay.ts";
 import { getStack, signal, startStack } from "./helpers/stack.ts";
 
 const refreshDone = (message: SyncMessage) =>
   message.kind === "refreshEnd" && message.refreshDone;
-
-/**
- * A TCP relay to slapd that can cut its connections: after `cutAfter` bytes
- * from the server on the first connection, or all of them on `cutAll()`.
- */
-class Relay {
-  readonly port: number;
-  #listener: Deno.TcpListener;
-  #target: number;
-  #cutAfter: number | undefined;
-  #live = new Set<Deno.Conn>();
-  /** Bytes forwarded from the server to the client so far. */
-  forwarded = 0;
-  #tasks: Promise<void>[] = [];
-  connections = 0;
-
-  constructor(target: number, cutAfter?: number) {
-    this.#listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-    this.port = this.#listener.addr.port;
-    this.#target = target;
-    this.#cutAfter = cutAfter;
-    this.#tasks.push(this.#accept());
-  }
-
-  get url(): string {
-    return `ldap://127.0.0.1:${this.port}`;
-  }
-
-  cutAll(): void {
-    for (const conn of this.#live) conn.close();
-    this.#live.clear();
-  }
-
-  async close(): Promise<void> {
-    this.#listener.close();
-    this.cutAll();
-    await Promise.allSettled(this.#tasks);
-  }
-
-  async #accept(): Promise<void> {
-    try {
-      for await (const client of this.#listener) {
-        const limit = this.connections === 0 ? this.#cutAfter : undefined;
-        this.connections++;
-        const server = await Deno.connect({
-          hostname: "127.0.0.1",
-          port: this.#target,
-        });
-        this.#live.add(client);
-        this.#live.add(server);
-        const cut = () => {
-          for (const conn of [client, server]) {
-            if (this.#live.delete(conn)) conn.close();
-          }
-        };
-        this.#tasks.push(this.#pump(client, server, undefined, cut, false));
-        this.#tasks.push(this.#pump(server, client, limit, cut, true));
-      }
-    } catch {
-      // The listener was closed.
-    }
-  }
-
-  async #pump(
-    from: Deno.Conn,
-    to: Deno.Conn,
-    limit: number | undefined,
-    cut: () => void,
-    fromServer: boolean,
-  ): Promise<void> {
-    const buffer = new Uint8Array(16 * 1024);
-    let total = 0;
-    try {
-      for (;;) {
-        const count = await from.read(buffer);
-        if (count === null) break;
-        let chunk = buffer.subarray(0, count);
-        if (limit !== undefined && total + count >= limit) {
-          chunk = chunk.subarray(0, limit - total);
-        }
-        for (let offset = 0; offset < chunk.length;) {
-          offset += await to.write(chunk.subarray(offset));
-        }
-        total += chunk.length;
-        if (fromServer) this.forwarded += chunk.length;
-        if (limit !== undefined && total >= limit) break;
-      }
-    } catch {
-      // The other side or cutAll() closed the connection.
-    }
-    cut();
-  }
-}
 
 Deno.test("syncrepl client resuming after a slapd restart gets the present phase: an ID set of what is still there", async () => {
   const handle = await startStack();
