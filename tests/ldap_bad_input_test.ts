@@ -1,8 +1,7 @@
 /**
  * Bad input from the server: malformed BER, unknown controls, oversized and
  * truncated messages, non-UTF-8 values, missing controls, a Notice of
- * Disconnection. Each gives a clear error, the connection is reset, the
- * resilient client resumes from the confirmed cookie and no message is lost.
+ * Disconnection. Each gives a clear error and the connection is reset.
  *
  * The server here is a scripted FAKE (tests/helpers/scripted_ldap_server.ts):
  * no real server sends broken BER on demand. Every other test of the client
@@ -14,12 +13,9 @@
 import assert from "node:assert/strict";
 import {
   LdapConnectionError,
-  type LdapError,
   LdapProtocolError,
   openSession,
   parseLdapUrl,
-  SyncClient,
-  type SyncClientOptions,
   type SyncMessage,
   SyncSearch,
 } from "../lib/ldap/mod.ts";
@@ -30,9 +26,7 @@ import {
   int,
   length,
   message,
-  refreshInfo,
   ScriptedLdapServer,
-  type ScriptedPeer,
   searchDone,
   searchEntry,
   syncDone,
@@ -42,18 +36,7 @@ import {
   uuidBytes,
   uuidString,
 } from "./helpers/scripted_ldap_server.ts";
-
-const decoder = new TextDecoder();
-const BASE = "ou=workgroups,dc=example,dc=edu";
-
-function group(messageId: number, n: number, cookie?: string): Uint8Array {
-  return searchEntry(
-    messageId,
-    `cn=g${n},${BASE}`,
-    { cn: [`g${n}`], member: [`uid=u${n},ou=people,dc=example,dc=edu`] },
-    [syncState(1, uuidBytes(n), cookie)],
-  );
-}
+import { BASE, group, respond } from "./helpers/scripted_sync.ts";
 
 /** Runs one refreshOnly sync search on the scripted server and collects what it yields or throws. */
 async function searchOnce(
@@ -77,15 +60,6 @@ async function searchOnce(
   } finally {
     session.connection.close();
   }
-}
-
-/** A script that sends `responses(searchId)` after bind and search, then serves until closed. */
-function respond(responses: (searchId: number) => Uint8Array[]) {
-  return async (peer: ScriptedPeer) => {
-    const search = await peer.acceptBindAndSearch();
-    await peer.send(...responses(search.messageId));
-    await peer.serveUntilClosed(search.messageId);
-  };
 }
 
 Deno.test("sync client rejects malformed BER in an entry with a protocol error and closes the connection", async () => {
@@ -119,77 +93,6 @@ Deno.test("sync client rejects malformed BER in an entry with a protocol error a
     assert.equal(closed, true);
     assert.deepEqual(server.errors, []);
   } finally {
-    await server.close();
-  }
-});
-
-Deno.test("sync client resumes from the confirmed cookie after bad input and loses no message", async () => {
-  let second: ScriptedPeer | undefined;
-  const server = new ScriptedLdapServer([
-    respond((id) => [
-      group(id, 1),
-      syncInfo(id, refreshInfo(0xa1, "cookie-1")),
-      group(id, 2, "cookie-2"),
-      // A truncated SearchResultEntry: valid framing, garbage inside.
-      message(id, new Uint8Array([0x64, 0x03, 0x04, 0x05, 0x41])),
-      group(id, 3, "cookie-3"),
-    ]),
-    async (peer) => {
-      second = peer;
-      const search = await peer.acceptBindAndSearch();
-      await peer.send(
-        group(search.messageId, 3, "cookie-3"),
-        group(search.messageId, 4, "cookie-4"),
-      );
-      await peer.serveUntilClosed(search.messageId);
-    },
-  ]);
-  const retries: LdapError[] = [];
-  const client = new SyncClient({
-    url: server.url,
-    bind: { method: "anonymous" },
-    baseDN: BASE,
-    reconnect: { minDelay: 5, maxDelay: 20 },
-    onRetry: (error) => retries.push(error),
-  });
-  const seen: string[] = [];
-  try {
-    for await (const m of client.sync()) {
-      const cookie = m.cookie ? decoder.decode(m.cookie) : "";
-      seen.push(
-        m.kind === "entry"
-          ? `${m.dn.split(",")[0]} ${cookie}`
-          : `${m.kind} ${cookie}`,
-      );
-      if (m.kind === "start" && m.reason === "reconnect") {
-        assert.equal(decoder.decode(m.resumeCookie), "cookie-2");
-      }
-      // The caller confirms what it processed (here: everything it saw).
-      if (m.cookie) client.confirm(m.cookie);
-      if (m.kind === "entry" && m.dn.startsWith("cn=g4")) break;
-    }
-    assert.deepEqual(seen, [
-      "start ",
-      "cn=g1 ",
-      "refreshEnd cookie-1",
-      "cn=g2 cookie-2",
-      "start ",
-      "cn=g3 cookie-3",
-      "cn=g4 cookie-4",
-    ]);
-    assert.equal(retries.length, 1);
-    assert.ok(retries[0] instanceof LdapProtocolError);
-    assert.equal(decoder.decode(second?.requests[1].sync?.cookie), "cookie-2");
-    assert.equal(second?.requests[1].sync?.mode, 3);
-    // Leaving the loop cancelled the search and unbound.
-    await server.settled();
-    assert.deepEqual(
-      second?.requests.map((r) => r.tag),
-      [0x60, 0x63, 0x77, 0x42],
-    );
-    assert.deepEqual(server.errors, []);
-  } finally {
-    await client.close();
     await server.close();
   }
 });
@@ -370,33 +273,6 @@ Deno.test("sync client turns a Notice of Disconnection into a connection error c
     );
     assert.equal(closed, true);
   } finally {
-    await server.close();
-  }
-});
-
-Deno.test("sync client gives up after maxAttempts failures in a row with the last error", async () => {
-  const server = new ScriptedLdapServer([
-    respond((id) => [message(id, new Uint8Array([0x64, 0x00]))]),
-  ]);
-  const options: SyncClientOptions = {
-    url: server.url,
-    bind: { method: "anonymous" },
-    baseDN: BASE,
-    reconnect: { minDelay: 1, maxDelay: 2, maxAttempts: 3 },
-  };
-  const client = new SyncClient(options);
-  const kinds: string[] = [];
-  try {
-    await assert.rejects(
-      (async () => {
-        for await (const m of client.sync()) kinds.push(m.kind);
-      })(),
-      LdapProtocolError,
-    );
-    assert.deepEqual(kinds, ["start", "start", "start"]);
-    assert.equal(server.peers.length, 3);
-  } finally {
-    await client.close();
     await server.close();
   }
 });
