@@ -127,9 +127,11 @@ function markdown(reports: ChaosReport[]): string {
     } s |`
   );
   return [
-    `Command: \`deno task chaos --runs ${reports.length} --changes ${values.changes} --kills ${values.kills} --pairs ${values.pairs}${
-      values["no-renames"] ? " --no-renames" : ""
-    }\`, ${new Date().toISOString().slice(0, 16)}Z.`,
+    `Command: \`deno task chaos ${
+      Deno.args.join(" ")
+    }\` (${reports.length} of ${runs} runs), ${
+      new Date().toISOString().slice(0, 16)
+    }Z.`,
     "",
     "| run | seed | pairs | changes made | events delivered | duplicates suppressed | dead letters | kills survived | other faults | drained | workgroups compared | mismatches (downstream ordered by csn) | mismatches in arrival order | csn order violations in arrival order | duration |",
     "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
