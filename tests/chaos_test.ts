@@ -46,8 +46,12 @@ Deno.test("chaos short mode: 500 changes and 3 kills lose nothing and keep csn o
         "300",
         "--outage-ms",
         "10000",
+        // Ends as soon as the pipeline drained. Up to 10 min: a stem is one
+        // FIFO group, so each target runs one command at a time (about 2 a
+        // second each on the loaded 2-core machine), and a run can deliver
+        // over 1,000 events (one took 280 s after its last change).
         "--drain-ms",
-        "240000",
+        "600000",
         "--json",
         `${dir}/report.json`,
       ],
