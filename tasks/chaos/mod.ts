@@ -365,6 +365,9 @@ async function writeConfigs(
     delete config.web;
     config.ldap.data_dir = `${dir}/ldap`;
     config.ldap.metrics_listen = ldapMetrics;
+    // Each wgsync-ldap answers its own control socket (a second one refuses
+    // to start on a socket another answers).
+    config.ldap.control_socket = `${dir}/ldap-control.sock`;
     // Deletions made while a consumer is down come in its next refresh; the
     // run deletes more than the default 10 % guard lets through unattended.
     config.ldap.mass_delete_threshold = 1;

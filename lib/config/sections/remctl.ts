@@ -10,7 +10,11 @@ import { z } from "zod";
 import { EVENT_TYPES } from "../../events/mod.ts";
 import { absolutePath, metricsListen, seconds } from "./values.ts";
 
-/** The placeholders a command template may use. */
+/**
+ * The placeholders a command template may use (README, "wgsync-remctl");
+ * `{csn}` (the change's entryCSN) and `{seq}` (the consumer's per-workgroup
+ * number) let a backend order what it receives as DESIGN.md asks: by csn.
+ */
 export const COMMAND_PLACEHOLDERS = [
   "type",
   "workgroup",
