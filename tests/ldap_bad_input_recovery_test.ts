@@ -18,12 +18,10 @@ import {
   type SyncClientOptions,
 } from "../lib/ldap/mod.ts";
 import {
-  message,
-  refreshInfo,
   ScriptedLdapServer,
   type ScriptedPeer,
-  syncInfo,
 } from "./helpers/scripted_ldap_server.ts";
+import { message, refreshInfo, syncInfo } from "./helpers/ldap_ber.ts";
 import { BASE, group, respond } from "./helpers/scripted_sync.ts";
 
 const decoder = new TextDecoder();

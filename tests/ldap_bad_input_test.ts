@@ -19,6 +19,7 @@ import {
   type SyncMessage,
   SyncSearch,
 } from "../lib/ldap/mod.ts";
+import { ScriptedLdapServer } from "./helpers/scripted_ldap_server.ts";
 import {
   concat,
   control,
@@ -26,7 +27,6 @@ import {
   int,
   length,
   message,
-  ScriptedLdapServer,
   searchDone,
   searchEntry,
   syncDone,
@@ -35,7 +35,7 @@ import {
   tlv,
   uuidBytes,
   uuidString,
-} from "./helpers/scripted_ldap_server.ts";
+} from "./helpers/ldap_ber.ts";
 import { BASE, group, respond } from "./helpers/scripted_sync.ts";
 
 /** Runs one refreshOnly sync search on the scripted server and collects what it yields or throws. */

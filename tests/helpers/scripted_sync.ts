@@ -6,12 +6,8 @@
  * @module
  */
 
-import {
-  type ScriptedPeer,
-  searchEntry,
-  syncState,
-  uuidBytes,
-} from "./scripted_ldap_server.ts";
+import { type ScriptedPeer } from "./scripted_ldap_server.ts";
+import { searchEntry, syncState, uuidBytes } from "./ldap_ber.ts";
 
 /** The base DN of the scripted searches. */
 export const BASE = "ou=workgroups,dc=example,dc=edu";
