@@ -29,17 +29,17 @@ async function setup(
     connections?: number;
     window?: number;
     onAck?: (id: string) => void;
-    related?: (event: IncomingEvent) => readonly string[];
+    orderKey?: (event: IncomingEvent) => string;
   } = {},
 ) {
   const key = await writeKey(dir);
   const path = `${dir}/event.sock`;
-  const { related, ...clientOptions } = options;
+  const { orderKey, ...clientOptions } = options;
   const server = await ChannelServer.listen({
     address: { transport: "unix", path },
     keyFile: key.path,
     handler,
-    related,
+    orderKey,
   });
   const client = await ChannelClient.open({
     address: { transport: "unix", path },
@@ -107,12 +107,14 @@ Deno.test("events of one stem stay on one connection, each workgroup's in order,
   });
 });
 
-for (const withRelated of [true, false]) {
+for (const byStem of [true, false]) {
   Deno.test(
     `a rename ${
-      withRelated ? "waits" : "does not wait (no related option)"
+      byStem
+        ? "waits (order key: the stem)"
+        : "does not wait (order key: the workgroup, the default)"
     } for the earlier events of its previous name${
-      withRelated ? ", and that name's later events wait for it" : ""
+      byStem ? ", and that name's later events wait for it" : ""
     }`,
     async () => {
       await withDir(async (dir) => {
@@ -126,11 +128,8 @@ for (const withRelated of [true, false]) {
           handled.push(event.id);
         }, {
           connections: 4,
-          related: withRelated
-            ? (event) => {
-              const previous = (event.body as { previous?: string }).previous;
-              return previous === undefined ? [] : [previous];
-            }
+          orderKey: byStem
+            ? (event) => event.workgroup.slice(0, event.workgroup.indexOf(":"))
             : undefined,
         });
         try {
@@ -140,22 +139,22 @@ for (const withRelated of [true, false]) {
             body: JSON.stringify({ id, workgroup, previous }),
           });
           // A change of s:old still pending, the rename s:old -> s:new, a new
-          // entry re-using the name s:old.
+          // entry re-using the name s:old; another stem's event.
           await client.submit(frame("old#0", "s:old"));
           await client.submit(frame("rename", "s:new", "s:old"));
           await client.submit(frame("old#1", "s:old"));
-          await client.submit(frame("other", "s:other"));
-          await until(() => handled.includes("other"), "the unrelated event");
+          await client.submit(frame("other", "t:other"));
+          await until(() => handled.includes("other"), "the other stem's event");
           await new Promise((resolve) => setTimeout(resolve, 50));
           assert.deepEqual(
             started.filter((id) => id !== "other"),
-            withRelated ? ["old#0"] : ["old#0", "rename"],
+            byStem ? ["old#0"] : ["old#0", "rename"],
           );
           release();
           await within(client.drained(), "all acknowledgements");
           assert.deepEqual(
             handled.filter((id) => id !== "other"),
-            withRelated
+            byStem
               ? ["old#0", "rename", "old#1"]
               : ["rename", "old#0", "old#1"],
           );
