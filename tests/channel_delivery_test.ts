@@ -144,7 +144,10 @@ for (const byStem of [true, false]) {
           await client.submit(frame("rename", "s:new", "s:old"));
           await client.submit(frame("old#1", "s:old"));
           await client.submit(frame("other", "t:other"));
-          await until(() => handled.includes("other"), "the other stem's event");
+          await until(
+            () => handled.includes("other"),
+            "the other stem's event",
+          );
           await new Promise((resolve) => setTimeout(resolve, 50));
           assert.deepEqual(
             started.filter((id) => id !== "other"),

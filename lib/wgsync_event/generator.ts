@@ -29,8 +29,8 @@ import type { eventSchema } from "../config/schema.ts";
 import { getLogger } from "../log/mod.ts";
 import { createRegistry, serveMetrics } from "../metrics/mod.ts";
 import type { Notifier } from "../systemd/mod.ts";
-import { relatedWorkgroups } from "./message.ts";
 import { EventMetrics } from "./metrics.ts";
+import { messageGroupId } from "./message.ts";
 import { EventPipeline } from "./pipeline.ts";
 import { Publisher } from "./publisher.ts";
 import { startCheck } from "./start_check.ts";
@@ -57,6 +57,12 @@ export interface EventGeneratorOptions {
 const log = getLogger("event");
 /** How often STATUS= is refreshed (and events/s measured). */
 const STATUS_EVERY_MS = 5_000;
+/**
+ * Events of one message group under way at once (the channel server's
+ * `perKeyInFlight`): enough for several full PublishBatch calls of one busy
+ * group; the pipeline and the publisher keep their order.
+ */
+const PER_GROUP_IN_FLIGHT = 64;
 /** The longest a stop waits for publishes under way. */
 const MAX_DRAIN_MS = 5_000;
 
@@ -128,8 +134,9 @@ export async function runEventGenerator(
       keyFile: channel.auth_key_file,
       maxFrameBytes: channel.max_frame_bytes,
       maxEventBytes: channel.max_event_bytes,
+      orderKey: messageGroupId,
+      perKeyInFlight: PER_GROUP_IN_FLIGHT,
       handler: pipeline.handle,
-      related: relatedWorkgroups,
     });
     connections = () => server.stats.open;
     const metricsServer = serveMetrics(registry, {

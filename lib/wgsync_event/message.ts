@@ -90,24 +90,23 @@ export function checkEvent(event: IncomingEvent): CheckedEvent {
 }
 
 /**
- * The workgroups the channel server orders `event` with besides its own: a
- * rename's previous name, so the rename waits for that name's earlier events
- * and is published after them (the same SNS FIFO group, the stem). None for
- * other events, or a body that is not a rename (checked later).
+ * The SNS FIFO message group of an event: its workgroup's stem (a name
+ * without one — an invalid event, dropped later — its own), the unit SNS and
+ * SQS keep in order (README, "what subscribers receive": a rename and a
+ * re-used name stay in their stem's order). It is also the order key of the
+ * channel server's lanes, of the pipeline's hand-over and of the publisher,
+ * so all of them agree on what must stay in order (one function for all).
  */
-export function relatedWorkgroups(event: IncomingEvent): string[] {
-  const body = event.body as Record<string, unknown> | null;
-  if (typeof body !== "object" || body === null) return [];
-  return body.type === "workgroup.renamed" &&
-      typeof body.previous === "string" && body.previous !== ""
-    ? [body.previous]
-    : [];
+export function messageGroupId(event: { workgroup: string }): string {
+  return workgroupStem(event.workgroup) ?? event.workgroup;
 }
 
 /** What SNS is given for one event. */
 export interface SnsMessage {
   event: CheckedEvent;
   topicArn: string;
+  /** {@linkcode messageGroupId} of the event. */
+  groupId: string;
   /** The event JSON, or the claim-check pointer. */
   body: string;
   attributes: Record<string, MessageAttributeValue>;
@@ -143,6 +142,7 @@ export function snsMessage(
   return {
     event,
     topicArn,
+    groupId: messageGroupId(event),
     body,
     attributes,
     size: messageSize(body, attributes),

@@ -9,6 +9,14 @@
  * resolves only once SNS accepted the message (and S3 stored the body), so
  * the channel acknowledges nothing earlier.
  *
+ * Several events of one message group may be under way at once (the
+ * channel server's `perKeyInFlight`, keyed by `messageGroupId`): their
+ * checks, stem lookups and S3 writes overlap, but each is handed to the
+ * publisher only after the group's previous event was (or was decided not
+ * to be published), so the publisher's queue holds them in arrival order; if
+ * an earlier one fails before its hand-over (the role stops), the later ones
+ * fail too instead of overtaking it.
+ *
  * @module
  */
 
@@ -19,6 +27,7 @@ import {
   type CheckedEvent,
   checkEvent,
   InvalidEventError,
+  messageGroupId,
   snsMessage,
 } from "./message.ts";
 import type { EventMetrics } from "./metrics.ts";
@@ -73,6 +82,8 @@ export class EventPipeline {
     disabled: 0,
     invalid: 0,
   };
+  /** Per group: settles once its latest event was handed to the publisher (or needs not be). */
+  #handOvers = new Map<string, Promise<void>>();
   #problem: string | undefined;
   #problemSince = 0;
   #loggedAt = 0;
@@ -93,10 +104,40 @@ export class EventPipeline {
   }
 
   /** The channel handler: resolves once the event is published, disabled or dropped as invalid. */
-  handle = async (
+  handle = (
     incoming: IncomingEvent,
     context: EventContext,
   ): Promise<void> => {
+    const group = messageGroupId(incoming);
+    const previous = this.#handOvers.get(group) ?? Promise.resolve();
+    const mine = Promise.withResolvers<void>();
+    // Observed by the group's next event only.
+    mine.promise.catch(() => {});
+    this.#handOvers.set(group, mine.promise);
+    const forget = () => {
+      if (this.#handOvers.get(group) === mine.promise) {
+        this.#handOvers.delete(group);
+      }
+    };
+    mine.promise.then(forget, forget);
+    const handled = this.#handle(incoming, context, async () => {
+      await previous;
+      return mine.resolve;
+    });
+    // Failing before the hand-over fails the group's later events too.
+    handled.catch((error) => mine.reject(error));
+    return handled;
+  };
+
+  /**
+   * Handles one event; `myTurn` resolves once the group's earlier events
+   * were handed to the publisher, with the function that lets the next go.
+   */
+  async #handle(
+    incoming: IncomingEvent,
+    context: EventContext,
+    myTurn: () => Promise<() => void>,
+  ): Promise<void> {
     const started = performance.now();
     const { metrics } = this.#options;
     let event: CheckedEvent;
@@ -104,6 +145,7 @@ export class EventPipeline {
       event = checkEvent(incoming);
     } catch (error) {
       if (!(error instanceof InvalidEventError)) throw error;
+      (await myTurn())();
       metrics.received.inc({ type: "invalid" });
       metrics.failure("invalid_event");
       this.#counts.invalid++;
@@ -119,6 +161,7 @@ export class EventPipeline {
     metrics.received.inc({ type: event.type });
     const stem = await this.#stem(event);
     if (!stem.enabled) {
+      (await myTurn())();
       metrics.disabled.inc();
       this.#counts.disabled++;
       this.#counts.handled++;
@@ -133,13 +176,18 @@ export class EventPipeline {
       );
       message = snsMessage(event, topicArn, stored);
     }
-    await this.#options.publisher.publish(message, { alone: offload });
+    const next = await myTurn();
+    const accepted = this.#options.publisher.publish(message, {
+      alone: offload,
+    });
+    next();
+    await accepted;
     this.#recovered();
     metrics.published.inc({ path: offload ? "claim_check" : "direct" });
     metrics.publishLatency.observe((performance.now() - started) / 1000);
     this.#counts.published++;
     this.#counts.handled++;
-  };
+  }
 
   /** Reports a failed AWS attempt (from the publisher or a lookup). */
   reportFailure(

@@ -4,20 +4,33 @@
  * (the `X-Amz-Target` header of JSON protocols such as DynamoDB's, or the
  * `Action` of query-protocol form bodies such as SNS's), so a test counts
  * the requests a role really sent instead of trusting the role's cache.
+ * Optionally it refuses SNS PublishBatch entries a test picks (see
+ * sns_batch_refusal.ts).
  *
  * @module
  */
+
+import {
+  type EntryRefusal,
+  refuseEntries,
+  withRefused,
+} from "./sns_batch_refusal.ts";
 
 /** A running relay. */
 export class AwsRelay {
   #server: Deno.HttpServer<Deno.NetAddr>;
   #counts = new Map<string, number>();
   #delays: Record<string, number>;
+  #refuse: EntryRefusal | undefined;
   #closing: Promise<void> | undefined;
   #held: PromiseWithResolvers<void> | undefined;
 
-  private constructor(target: string, delays: Record<string, number>) {
-    this.#delays = delays;
+  private constructor(
+    target: string,
+    options: { delays?: Record<string, number>; refuseEntry?: EntryRefusal },
+  ) {
+    this.#delays = options.delays ?? {};
+    this.#refuse = options.refuseEntry;
     this.#server = Deno.serve(
       { hostname: "127.0.0.1", port: 0, onListen: () => {} },
       (request) => this.#forward(target, request),
@@ -27,13 +40,15 @@ export class AwsRelay {
   /**
    * Starts relaying to `target` (e.g. `http://127.0.0.1:PORT`); `delays`
    * holds back the answers of some operations (ms), e.g. to make two
-   * processes' reads overlap.
+   * processes' reads overlap; `refuseEntry` picks SNS PublishBatch entries
+   * to answer as failed (with the group's later entries of the call).
    */
   static start(
     target: string,
-    options: { delays?: Record<string, number> } = {},
+    options: { delays?: Record<string, number>; refuseEntry?: EntryRefusal } =
+      {},
   ): AwsRelay {
-    return new AwsRelay(target, options.delays ?? {});
+    return new AwsRelay(target, options);
   }
 
   /** The relay's URL, to use as the AWS endpoint. */
@@ -91,6 +106,16 @@ export class AwsRelay {
     }
     operation ??= `${request.method} ${url.pathname}`;
     this.#counts.set(operation, (this.#counts.get(operation) ?? 0) + 1);
+    const refusal =
+      operation === "PublishBatch" && this.#refuse !== undefined &&
+        body !== undefined
+        ? refuseEntries(body, this.#refuse)
+        : undefined;
+    if (refusal !== undefined && refusal.forward === undefined) {
+      return new Response(withRefused(undefined, refusal.refused), {
+        headers: { "content-type": "text/xml" },
+      });
+    }
     const headers = new Headers(request.headers);
     for (const name of ["host", "content-length", "connection"]) {
       headers.delete(name);
@@ -98,9 +123,12 @@ export class AwsRelay {
     const response = await fetch(`${target}${url.pathname}${url.search}`, {
       method: request.method,
       headers,
-      body,
+      body: refusal?.forward ?? body,
     });
-    const payload = await response.arrayBuffer();
+    let payload: ArrayBuffer | string = await response.arrayBuffer();
+    if (refusal !== undefined && refusal.refused.length > 0 && response.ok) {
+      payload = withRefused(new TextDecoder().decode(payload), refusal.refused);
+    }
     const delay = this.#delays[operation];
     if (delay !== undefined) {
       await new Promise((resolve) => setTimeout(resolve, delay));
