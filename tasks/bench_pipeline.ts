@@ -1,11 +1,14 @@
 /**
  * `deno task bench:pipeline [--latency N] [--interval MS] [--throughput N]
- * [--writers W] [--groups G]`:
+ * [--writers W] [--groups G] [--stems S]`:
  * real LDAP changes through wgsync-ldap and wgsync-event (both as
  * subprocesses with their own permissions) to SNS accepted and to the
  * message receivable in SQS, on a local stack started in a temporary
  * directory, beside the ceiling of a bare SDK `PublishBatch` loop against
- * the same moto in the same run.
+ * the same moto in the same run. The G workgroups (default 100) are spread
+ * over S stems (default 1): the stem is the FIFO message group, so one stem's
+ * events go to SNS one call after the other (in order) while stems go in
+ * parallel.
  *
  * - latency: N member additions (default 1,000), one every MS ms (default
  *   20) through one ldapmodify process; per change: the time from writing it
@@ -57,6 +60,7 @@ const { values } = parseArgs({
     throughput: { type: "string", default: "10000" },
     writers: { type: "string", default: "4" },
     groups: { type: "string", default: "100" },
+    stems: { type: "string", default: "1" },
   },
 });
 const LATENCY = Number(values.latency);
@@ -64,6 +68,7 @@ const INTERVAL = Number(values.interval);
 const THROUGHPUT = Number(values.throughput);
 const WRITERS = Number(values.writers);
 const GROUPS = Number(values.groups);
+const STEMS = Number(values.stems);
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const rate = (n: number, ms: number) => Math.round(n / (ms / 1000));
@@ -104,16 +109,22 @@ Deno.exit(0);
 async function run(stack: StackInfo): Promise<void> {
   const ou = `bench${crypto.randomUUID().slice(0, 6)}`;
   const base = `ou=${ou},${stack.ldap.suffix}`;
+  const stems = Array.from(
+    { length: STEMS },
+    (_, k) => STEMS === 1 ? ou : `${ou}-s${k}`,
+  );
   const groups = Array.from(
     { length: GROUPS },
-    (_, i) => `cn=${ou}:g${i},${base}`,
+    (_, i) => `cn=${workgroupName(stems, i)},${base}`,
   );
   await ldapUtil(
     stack,
     "ldapadd",
     `dn: ${base}\nobjectClass: organizationalUnit\nou: ${ou}\n\n` +
       groups.map((dn, i) =>
-        `dn: ${dn}\nobjectClass: groupOfNames\ncn: ${ou}:g${i}\nmember: uid=seed,${stack.ldap.peopleBase}\n\n`
+        `dn: ${dn}\nobjectClass: groupOfNames\ncn: ${
+          workgroupName(stems, i)
+        }\nmember: uid=seed,${stack.ldap.peopleBase}\n\n`
       ).join(""),
   );
   const aws = {
@@ -140,7 +151,7 @@ async function run(stack: StackInfo): Promise<void> {
     {
       name: `${ou}.fifo`,
       topicArn: stack.aws.topicArn,
-      filterPolicy: { stem: [ou] },
+      filterPolicy: { stem: stems },
     },
   );
   // The stack's configuration, with wgsync-ldap on this benchmark's OU.
@@ -180,7 +191,9 @@ async function run(stack: StackInfo): Promise<void> {
   await sleep(500);
 
   console.log(
-    `bench:pipeline — slapd → wgsync-ldap → channel → wgsync-event → moto SNS FIFO → SQS FIFO; ${GROUPS} workgroups; the machine may be loaded (figures of one run)`,
+    `bench:pipeline — slapd → wgsync-ldap → channel → wgsync-event → moto SNS FIFO → SQS FIFO; ${GROUPS} workgroups in ${STEMS} stem(s) (FIFO groups); load average ${
+      Deno.loadavg().map((l) => l.toFixed(2)).join(" ")
+    } (figures of one run)`,
   );
   const ownLatency = async () => {
     const text = await (await fetch(metricsUrl)).text();
@@ -192,6 +205,8 @@ async function run(stack: StackInfo): Promise<void> {
     return {
       sum: value("wgsync_event_publish_latency_seconds_sum"),
       count: value("wgsync_event_publish_latency_seconds_count"),
+      entries: value("wgsync_event_batch_size_sum"),
+      calls: value("wgsync_event_batch_size_count"),
     };
   };
   const own0 = await ownLatency();
@@ -202,9 +217,9 @@ async function run(stack: StackInfo): Promise<void> {
       Math.round(((own1.sum - own0.sum) / (own1.count - own0.count)) * 1000)
     } ms`,
   );
-  await publishLatency(sns, sqs, stack.aws.topicArn, queue, ou);
+  await publishLatency(sns, sqs, stack.aws.topicArn, queue, stems);
   await sns.send(new UnsubscribeCommand({ SubscriptionArn: subscriptionArn }));
-  const before = await bareLoop(sns, stack.aws.topicArn, ou, THROUGHPUT);
+  const before = await bareLoop(sns, stack.aws.topicArn, stems, THROUGHPUT);
   console.log(
     `\nanchor before: bare SDK PublishBatch loop ${before} messages/s (${THROUGHPUT} messages)`,
   );
@@ -212,8 +227,10 @@ async function run(stack: StackInfo): Promise<void> {
     (await (await fetch(metricsUrl)).text()).split("\n").filter((l) =>
       /^wgsync_event_(received|published|failed)/.test(l)
     ).join("; ");
+  const own2 = await ownLatency();
   const pipeline = await throughputPhase(stack, groups, published, counters);
-  const after = await bareLoop(sns, stack.aws.topicArn, ou, THROUGHPUT);
+  const own3 = await ownLatency();
+  const after = await bareLoop(sns, stack.aws.topicArn, stems, THROUGHPUT);
   const anchor = (before + after) / 2;
   console.log(
     `\nthroughput: ${THROUGHPUT} member additions by ${WRITERS} ldapmodify processes`,
@@ -234,8 +251,20 @@ async function run(stack: StackInfo): Promise<void> {
       (anchor / pipeline.sustained).toFixed(2)
     }× (goal <= 1.5×)`,
   );
+  console.log(
+    `  wgsync-event's own: ${own3.calls - own2.calls} SNS calls, ${
+      ((own3.entries - own2.entries) / (own3.calls - own2.calls)).toFixed(1)
+    } entries a call, channel receipt → SNS accepted mean ${
+      Math.round(((own3.sum - own2.sum) / (own3.count - own2.count)) * 1000)
+    } ms`,
+  );
   sqs.destroy();
   sns.destroy();
+}
+
+/** The name of workgroup `i`: in stem `i mod S`. */
+function workgroupName(stems: string[], i: number): string {
+  return `${stems[i % stems.length]}:g${i}`;
 }
 
 async function until(
@@ -335,7 +364,7 @@ async function publishLatency(
   sqs: SQSClient,
   topicArn: string,
   queue: string,
-  stem: string,
+  stems: string[],
 ): Promise<void> {
   const count = Math.min(LATENCY, 200);
   const sentAt = new Map<string, number>();
@@ -375,7 +404,8 @@ async function publishLatency(
   for (let i = 0; i < count; i++) {
     const body = JSON.stringify({ anchor: run, i });
     sentAt.set(body, Date.now());
-    const workgroup = `${stem}:g${i % GROUPS}`;
+    const workgroup = workgroupName(stems, i % GROUPS);
+    const stem = stems[(i % GROUPS) % stems.length];
     await sns.send(
       new PublishCommand({
         TopicArn: topicArn,
@@ -470,7 +500,7 @@ async function throughputPhase(
 async function bareLoop(
   sns: SNSClient,
   topicArn: string,
-  stem: string,
+  stems: string[],
   count: number,
 ): Promise<number> {
   const run = crypto.randomUUID().slice(0, 8);
@@ -479,8 +509,8 @@ async function bareLoop(
       v: 1,
       id: `${run}-${i}`.padEnd(64, "0"),
       type: "member.added",
-      workgroup: `${stem}:g${i % GROUPS}`,
-      stem,
+      workgroup: workgroupName(stems, i % GROUPS),
+      stem: stems[(i % GROUPS) % stems.length],
       member: {
         dn: `uid=tp-${i},ou=people,dc=example,dc=edu`,
         id: `tp-${i}`,
@@ -498,7 +528,8 @@ async function bareLoop(
       next = Math.min(count, next + 10);
       const entries = [];
       for (let i = first; i < next; i++) {
-        const workgroup = `${stem}:g${i % GROUPS}`;
+        const workgroup = workgroupName(stems, i % GROUPS);
+        const stem = stems[(i % GROUPS) % stems.length];
         entries.push({
           Id: `e${i - first}`,
           Message: body(i),
