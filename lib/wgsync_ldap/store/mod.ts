@@ -1,8 +1,9 @@
 /**
  * The consumer's local store (`node:sqlite`, WAL): the schema and its rows
  * (`schema.ts`), opening, checking and rebuilding (`open.ts`), the outbox with
- * member lists held by reference (`outbox.ts`) and the open store with its
- * batches (`store.ts`).
+ * member lists held by reference (`outbox.ts`), the open store with its
+ * batches (`store.ts`) and its SQLite tuning, bulk mode included
+ * (`tuning.ts`).
  *
  * @module
  */
