@@ -14,6 +14,11 @@
 import { describe, LdapConnectionError, LdapProtocolError } from "./errors.ts";
 import { messageSize, type MessageSizeOptions } from "./framing.ts";
 import { ReadBuffer } from "./read_buffer.ts";
+import {
+  saslBufferSize,
+  type SecurityLayer,
+  wrappedBuffers,
+} from "./sasl_buffers.ts";
 import type { LdapUrl } from "./url.ts";
 
 import { DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_PDU_SIZE } from "./defaults.ts";
@@ -29,18 +34,6 @@ export interface ConnectionOptions {
   connectTimeout?: number;
   /** Largest LDAP message accepted from the server, in bytes. Default 32 MiB. */
   maxPduSize?: number;
-}
-
-/** The negotiated SASL security layer: what the connection needs to wrap and unwrap. */
-export interface SecurityLayer {
-  /** Largest plaintext the server accepts in one wrapped buffer. */
-  readonly maxSendSize: number;
-  /** Wraps (signs or seals) outgoing bytes into one token. */
-  wrap(data: Uint8Array): Uint8Array;
-  /** Unwraps one incoming token into plaintext. */
-  unwrap(token: Uint8Array): Uint8Array;
-  /** Releases the security context; called when the connection closes. */
-  close?(): void;
 }
 
 /** Options of {@linkcode LdapConnection.read}. */
@@ -283,15 +276,10 @@ export class LdapConnection {
     let length = -1;
     for (;;) {
       if (length < 0 && raw.size >= 4) {
-        const b = raw.bytes;
-        const s = raw.start;
-        length = ((b[s] << 24) >>> 0) + (b[s + 1] << 16) + (b[s + 2] << 8) +
-          b[s + 3];
-        if (length > this.#maxReceiveSize) {
-          throw new LdapProtocolError(
-            `Cannot read the SASL buffer as it is ${length} bytes long, more than the ${this.#maxReceiveSize} bytes this client offered: server is ${this.#label}`,
-          );
-        }
+        length = saslBufferSize(raw, {
+          maxReceiveSize: this.#maxReceiveSize,
+          label: this.#label,
+        });
       }
       if (length >= 0 && raw.size >= 4 + length) {
         raw.take(4);
@@ -355,12 +343,7 @@ export class LdapConnection {
         await this.#writeAll(message);
         return;
       }
-      const step = Math.max(1, this.#layer.maxSendSize);
-      for (let offset = 0; offset < message.length; offset += step) {
-        const token = this.#layer.wrap(message.subarray(offset, offset + step));
-        const framed = new Uint8Array(4 + token.length);
-        new DataView(framed.buffer).setUint32(0, token.length);
-        framed.set(token, 4);
+      for (const framed of wrappedBuffers(this.#layer, message)) {
         await this.#writeAll(framed);
       }
     } catch (error) {
