@@ -27,9 +27,9 @@ export async function writeKey(
 
 /** Runs `fn` in a fresh temporary directory, removed afterwards. */
 export async function withDir(
-  fn: (dir: string) => Promise<void>,
+  fn: (dir: string) => Promise<void> | void,
 ): Promise<void> {
-  const dir = await Deno.makeTempDir({ prefix: "wgsync-channel-test-" });
+  const dir = await Deno.makeTempDir({ prefix: "wgsync-test-" });
   try {
     await fn(dir);
   } finally {

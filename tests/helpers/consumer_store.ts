@@ -1,6 +1,6 @@
 /**
- * Helpers of the store tests: a temporary directory, the store identity the
- * tests open with, a store populated with workgroups.
+ * Helpers of the store tests: the store identity the tests open with, a store
+ * populated with workgroups, and the tests' temporary directory (channel.ts's).
  *
  * @module
  */
@@ -8,24 +8,14 @@
 import { openStore, WorkgroupApplier } from "../../lib/wgsync_ldap/mod.ts";
 import { group, person, refreshEnd } from "./consumer.ts";
 
+export { withDir } from "./channel.ts";
+
 /** The identity every store test opens with. */
 export const identity = {
   base: "ou=groups,dc=example,dc=org",
   filter: "(objectClass=groupOfNames)",
   bind: "ldap/wgsync@EXAMPLE.ORG",
 };
-
-/** Runs `fn` in a fresh temporary directory, removed afterwards. */
-export async function withDir(
-  fn: (dir: string) => Promise<void> | void,
-): Promise<void> {
-  const dir = await Deno.makeTempDir({ prefix: "wgsync-store-test-" });
-  try {
-    await fn(dir);
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
-}
 
 /** Creates a store at `path` holding `n` workgroups, a cookie and their events. */
 export function populate(path: string, n: number): void {
