@@ -3,8 +3,8 @@
  * gets two deletions, and two stores fed the same messages agree.
  *
  * Apply tests feed SyncMessage sequences built in the test: the sync client
- * (lib/ldap/) yields these typed messages from a real slapd; the end-to-end
- * run against slapd comes when roles/ldap.ts is wired. node:sqlite is real.
+ * (lib/ldap/) yields these typed messages from a real slapd; the same
+ * paths against a real slapd run in the ldap_role_*_test.ts files. node:sqlite is real.
  */
 
 import assert from "node:assert/strict";
