@@ -239,7 +239,8 @@ export class Publisher {
       sent.finally(() => {
         this.#running--;
         for (const group of groups) this.#busy.delete(group);
-        if (this.#queue.length > 0) this.#schedule();
+        // What waited for this call goes now; new arrivals still gather.
+        this.#drain();
       });
     }
   }
@@ -339,27 +340,30 @@ export class Publisher {
       for (const pending of batch) pending.done.reject(error);
       return;
     }
-    const resend = this.#settle(batch, result);
-    // Groups without re-sends are free for the next batch now.
+    const { accepted, resend } = this.#settle(batch, result);
+    // Groups without re-sends are free now: their next call goes out before
+    // the acknowledgements of this one are worked through.
     for (const group of [...groups]) {
       if (resend.has(group)) continue;
       groups.delete(group);
       this.#busy.delete(group);
     }
-    if (this.#queue.length > 0) this.#schedule();
+    this.#drain();
+    for (const pending of accepted) pending.done.resolve();
     await Promise.all(
       [...resend.values()].map((group) => this.#publishInOrder(group)),
     );
   }
 
   /**
-   * Resolves the entries SNS accepted before any refusal of their group;
-   * returns, per group, the entries to send again in order.
+   * Sorts a batch's entries: those SNS accepted before any refusal of their
+   * group are done; per group, the refused one and the group's later ones
+   * are to be sent again in order.
    */
   #settle(
     batch: Pending[],
     result: PublishBatchResponse,
-  ): Map<string, Pending[]> {
+  ): { accepted: Pending[]; resend: Map<string, Pending[]> } {
     const accepted = new Set(
       (result.Successful ?? []).map((entry) => entry.Id),
     );
@@ -367,6 +371,7 @@ export class Publisher {
       (result.Failed ?? []).map((entry) => [entry.Id, entry]),
     );
     this.#options.onSent?.(accepted.size);
+    const done: Pending[] = [];
     const resend = new Map<string, Pending[]>();
     batch.forEach((pending, i) => {
       const id = `e${i}`;
@@ -383,7 +388,7 @@ export class Publisher {
         return;
       }
       if (accepted.has(id)) {
-        pending.done.resolve();
+        done.push(pending);
         return;
       }
       const entry = failed.get(id);
@@ -397,6 +402,6 @@ export class Publisher {
       );
       resend.set(groupId, [pending]);
     });
-    return resend;
+    return { accepted: done, resend };
   }
 }
