@@ -348,6 +348,44 @@ export async function subscribedQueue(
   return url;
 }
 
+/**
+ * Receives and deletes whatever reaches `url` until the returned function is
+ * called (its promise settles once the loop ended). For a queue subscribed to
+ * the topic that no test reads — the stack's wgsync-web queue: moto's SQS
+ * works through every message a FIFO queue holds for each one delivered to it,
+ * so a queue left to fill makes every later publish slower (a 1,000-event
+ * burst then measures moto's scan, not wgsync-event).
+ */
+export function keepDrained(sqs: SQSClient, url: string): () => Promise<void> {
+  let stopped = false;
+  const loop = (async () => {
+    while (!stopped) {
+      const result = await sqs.send(
+        new ReceiveMessageCommand({
+          QueueUrl: url,
+          MaxNumberOfMessages: 10,
+          WaitTimeSeconds: 1,
+        }),
+      );
+      const received = result.Messages ?? [];
+      if (received.length === 0) continue;
+      await sqs.send(
+        new DeleteMessageBatchCommand({
+          QueueUrl: url,
+          Entries: received.map((message, i) => ({
+            Id: String(i),
+            ReceiptHandle: message.ReceiptHandle!,
+          })),
+        }),
+      );
+    }
+  })();
+  return () => {
+    stopped = true;
+    return loop;
+  };
+}
+
 /** A message as a subscriber's queue holds it. */
 export interface QueuedMessage {
   body: string;
