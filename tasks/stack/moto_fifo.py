@@ -23,6 +23,15 @@ dead-letter move after maxReceiveCount, same retention check) so that:
   changes now notify too, instead of re-scanning while only blocked messages
   are visible.
 
+And one for speed, as AWS's SendMessage does not slow down as a queue fills:
+moto's SQS models read the clock through `moto.core.utils.unix_time`, which
+builds two datetimes per call, and SendMessage computes the queue's attributes
+four times, each counting its messages with a clock read per message: 1,500
+sends into one FIFO queue took 79-117 s, 88 % of it in clock reads, and 3.2 s
+with `time.time()` as the models' current time (same value, seconds since the
+epoch; tasks/BENCHMARKS.md). The chaos runs' backlogs made every publish slow
+this way.
+
 Everything else is stock moto. `tests/moto_fifo_test.ts` shows stock
 moto_server handing out the later message and this one refusing it.
 
@@ -30,9 +39,9 @@ Usage: python3 moto_fifo.py [moto_server's arguments]
 """
 
 import sys
+import time
 from copy import deepcopy
 
-from moto.core.utils import unix_time
 from moto.sqs import models
 from moto.sqs.models import SQSBackend, _filter_message_attributes
 
@@ -46,17 +55,21 @@ def _in_flight_groups(queue):
 
 
 def _pass(backend, queue, queue_name, count, visibility_timeout, names, result):
-    """One pass over the visible messages, under the queue's lock."""
+    """One pass over the queue's messages, under the queue's lock."""
     blocked = _in_flight_groups(queue) if queue.fifo_queue else set()
     taken = set()
     to_dlq = []
-    for message in queue.messages:
+    for message in list(queue._messages):
+        group = message.group_id if queue.fifo_queue else None
+        # The cheap test first: a long poll passes over a blocked group's
+        # whole backlog each time it is woken.
+        if group is not None and group in blocked and group not in taken:
+            continue
+        if not message.visible or message.delayed:
+            continue
         if message in queue.pending_messages:
             # Visible again: its visibility timeout ended, it is not in flight.
             queue.pending_messages.remove(message)
-        group = message.group_id if queue.fifo_queue else None
-        if group is not None and group in blocked and group not in taken:
-            continue
         if (
             queue.dead_letter_queue is not None
             and queue.redrive_policy
@@ -96,11 +109,11 @@ def receive_message(
     names = message_attribute_names or []
     queue = self.get_queue(queue_name)
     result = []
-    polling_end = unix_time() + wait_seconds_timeout
+    polling_end = models.unix_time() + wait_seconds_timeout
     with queue._messages_lock:
         while True:
             _pass(self, queue, queue_name, count, visibility_timeout, names, result)
-            remaining = polling_end - unix_time()
+            remaining = polling_end - models.unix_time()
             if result or remaining <= 0:
                 return result
             # Woken by a send, delete or visibility change; a visibility
@@ -122,6 +135,19 @@ def _notifying(method):
     return wrapper
 
 
+_stock_unix_time = models.unix_time
+
+
+def _unix_time(dt=None):
+    return time.time() if dt is None else _stock_unix_time(dt)
+
+
+def _unix_time_millis(dt=None):
+    return _unix_time(dt) * 1000.0
+
+
+models.unix_time = _unix_time
+models.unix_time_millis = _unix_time_millis
 SQSBackend.receive_message = receive_message
 SQSBackend.delete_message = _notifying(SQSBackend.delete_message)
 SQSBackend.change_message_visibility = _notifying(
