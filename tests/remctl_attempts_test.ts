@@ -22,7 +22,9 @@ Deno.test("CommandAttempts retries with a growing delay, then dead-letters on th
     retryDelaySeconds: first.retryDelaySeconds,
   });
   assert.deepEqual(attempts.failed("a"), { deadLetter: true, attempt: 3 });
-  // Dead-lettered: a message with that id again starts at 1.
+  // Not yet forgotten (the dead-letter queue refused it): at once again.
+  assert.deepEqual(attempts.failed("a"), { deadLetter: true, attempt: 4 });
+  attempts.forget("a");
   assert.equal(attempts.failed("a").attempt, 1);
 });
 

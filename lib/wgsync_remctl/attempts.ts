@@ -64,11 +64,10 @@ export class CommandAttempts {
   /** Counts one more failed run of `messageId`: retry after a backoff with jitter, or dead-letter. */
   failed(messageId: string): FailureVerdict {
     const attempt = (this.#failures.get(messageId) ?? 0) + 1;
-    if (attempt >= this.#attempts) {
-      this.#failures.delete(messageId);
-      return { deadLetter: true, attempt };
-    }
     this.#failures.set(messageId, attempt);
+    // Remembered until forgotten: if sending it to the dead-letter queue
+    // fails, its next failure dead-letters it again at once.
+    if (attempt >= this.#attempts) return { deadLetter: true, attempt };
     return {
       deadLetter: false,
       attempt,
@@ -77,7 +76,7 @@ export class CommandAttempts {
     };
   }
 
-  /** Forgets `messageId` (it ran, or left the queue). */
+  /** Forgets `messageId` (it ran, or was dead-lettered). */
   forget(messageId: string): void {
     this.#failures.delete(messageId);
   }

@@ -147,6 +147,7 @@ async function failed(
     fields,
   );
   if (!await deadLetter(context, message, reason)) return false;
+  context.attempts.forget(message.MessageId ?? "");
   context.metrics.deadLettered.inc({ reason: "failed" });
   return await context.actions.delete(message);
 }
