@@ -1,5 +1,5 @@
 /**
- * `deno task bench:remctl [--commands N] [--keep]`
+ * `deno task bench:remctl [--commands N] [--group-messages M] [--groups G] [--keep]`
  *
  * Starts a local stack in a temporary directory and measures, in the same
  * run, N commands of each kind — one that prints a line (`wgsync
@@ -15,7 +15,10 @@
  *
  * Prints commands/s and per-command latency p50/p99 for each, and the goals
  * (concurrency 8 at least 10× the CLI's rate; concurrency 1 latency under a
- * third of the CLI's), never asserted. The machine may be loaded: compare
+ * third of the CLI's), never asserted. Then the per-group rate of the
+ * consumer (`--group-messages M`, default 200, over 1 and `--groups G`
+ * groups, default 8) beside sequential CLI calls of the same demo command
+ * (tasks/bench/remctl_group.ts). The machine may be loaded: compare
  * figures of the same run only.
  *
  * @module
@@ -25,6 +28,7 @@ import { parseArgs } from "node:util";
 import { RemctlPool } from "../lib/wgsync_remctl/mod.ts";
 import { down, type StackInfo, up } from "./stack/mod.ts";
 import { BENCH_COMMANDS } from "./stack/remctld.ts";
+import { formatGroupRate, groupRate } from "./bench/remctl_group.ts";
 
 interface Figures {
   rate: number;
@@ -193,6 +197,8 @@ if (import.meta.main) {
     args: Deno.args,
     options: {
       commands: { type: "string", default: "200" },
+      "group-messages": { type: "string", default: "200" },
+      groups: { type: "string", default: "8" },
       keep: { type: "boolean", default: false },
     },
   });
@@ -212,6 +218,7 @@ if (import.meta.main) {
         "hello",
       ]], ["without output", BENCH_COMMANDS.quiet]] as const
     ) {
+      if (n === 0) break; // --commands 0: only the per-group section
       const anchor = await cli(stack, [...argv], n);
       const one = await client(stack, [...argv], n, 1);
       const eight = await client(stack, [...argv], n, 8);
@@ -229,6 +236,12 @@ if (import.meta.main) {
         } of it`,
       );
     }
+    console.log(formatGroupRate(
+      await groupRate(stack, {
+        messages: Number(values["group-messages"]),
+        groups: Number(values.groups),
+      }),
+    ));
   } finally {
     await down(dir);
     if (!values.keep) await Deno.remove(dir, { recursive: true });
