@@ -8,6 +8,7 @@ import assert from "node:assert/strict";
 import {
   ChangeMessageVisibilityCommand,
   CreateQueueCommand,
+  DeleteMessageBatchCommand,
   DeleteMessageCommand,
   GetQueueAttributesCommand,
   type Message,
@@ -252,6 +253,39 @@ Deno.test("the stack's moto dead-letters a group's first message after maxReceiv
       bodies(await receive(sqs, deadLetterUrl, { wait: 1 })),
       ["m1"],
     );
+  } finally {
+    await moto.stop();
+  }
+});
+
+Deno.test("the stack's moto: a waiting long poll gets a group's next batch once DeleteMessageBatch deleted the one in flight, and not before", async () => {
+  const moto = await startMoto(true);
+  try {
+    const { sqs } = moto;
+    const queueUrl = await fifoQueue(sqs);
+    for (let i = 1; i <= 5; i++) await send(sqs, queueUrl, "G", `m${i}`);
+    const batch = await receive(sqs, queueUrl, { wait: 0, max: 3 });
+    assert.deepEqual(bodies(batch), ["m1", "m2", "m3"]);
+    const waiting = receive(sqs, queueUrl, { wait: 10, max: 10 });
+    await sleep(300);
+    // Two of the three deleted: the group is still in flight.
+    await sqs.send(
+      new DeleteMessageBatchCommand({
+        QueueUrl: queueUrl,
+        Entries: batch.slice(0, 2).map((m, i) => ({
+          Id: String(i),
+          ReceiptHandle: m.ReceiptHandle,
+        })),
+      }),
+    );
+    assert.deepEqual(bodies(await receive(sqs, queueUrl, { wait: 0 })), []);
+    await sqs.send(
+      new DeleteMessageBatchCommand({
+        QueueUrl: queueUrl,
+        Entries: [{ Id: "0", ReceiptHandle: batch[2].ReceiptHandle }],
+      }),
+    );
+    assert.deepEqual(bodies(await waiting), ["m4", "m5"]);
   } finally {
     await moto.stop();
   }

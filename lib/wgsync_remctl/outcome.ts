@@ -1,7 +1,7 @@
 /**
  * The end of one message's handling: what its outcome means for the queue
- * (delete, release for SQS to retry, dead-letter at once) and what the
- * journal and the metrics record of it.
+ * (delete — in the background, deleter.ts —, release for SQS to retry,
+ * dead-letter at once) and what the journal and the metrics record of it.
  *
  * @module
  */
@@ -12,8 +12,8 @@ import type { CommandAttempts } from "./attempts.ts";
 import type { Logger } from "../log/mod.ts";
 import type { RemctlResult } from "./connection.ts";
 import { sendToDeadLetter } from "./dead_letter.ts";
+import type { Deleter } from "./deleter.ts";
 import type { TargetMetrics } from "./metrics.ts";
-import type { MessageActions } from "./visibility.ts";
 
 /** How a message's handling ended. */
 export type Outcome =
@@ -28,7 +28,10 @@ export interface FinishContext {
   target: string;
   sqs: SQSClient;
   deadLetterUrl: string;
-  actions: MessageActions;
+  /** Deletes a message that is done with, in the background. */
+  deleter: Deleter;
+  /** Makes a message visible again after `delaySeconds` (failures logged). */
+  release(message: Message, delaySeconds: number): Promise<void>;
   logger: Logger;
   metrics: TargetMetrics;
   /** Failed runs per message: retry or dead-letter. */
@@ -42,14 +45,19 @@ const decoder = new TextDecoder("utf-8", { fatal: false });
 /**
  * Deletes, releases or dead-letters the message after its outcome, logs the
  * run (stdout, stderr, exit status, event id) and counts it; true when the
- * message left the queue.
+ * message is done with (the next of its group may run): it ran, or was
+ * dead-lettered or skipped, and its delete was handed to the deleter.
  */
 export async function finishMessage(
   context: FinishContext,
   message: Message,
   outcome: Outcome,
 ): Promise<boolean> {
-  const { logger, metrics, actions, counts } = context;
+  const { logger, metrics, counts } = context;
+  const done = () => {
+    context.deleter.delete(message, outcome.event?.id);
+    return true;
+  };
   const fields = {
     target: context.target,
     messageId: message.MessageId,
@@ -75,7 +83,7 @@ export async function finishMessage(
         counts.done++;
         metrics.runs.inc({ result: "ok" });
         context.attempts.forget(message.MessageId ?? "");
-        return await actions.delete(message);
+        return done();
       }
       counts.failed++;
       metrics.runs.inc({ result: "exit_nonzero" });
@@ -100,7 +108,7 @@ export async function finishMessage(
       counts.poison++;
       metrics.runs.inc({ result: "poison" });
       metrics.deadLettered.inc({ reason: "poison" });
-      return await actions.delete(message);
+      return done();
     case "skip":
       logger.debug(
         "Target {target}: {eventType} for {workgroup} is not for this target",
@@ -108,9 +116,9 @@ export async function finishMessage(
       );
       counts.skipped++;
       metrics.runs.inc({ result: "skipped" });
-      return await actions.delete(message);
+      return done();
     case "release":
-      await actions.release(message, outcome.delaySeconds);
+      await context.release(message, outcome.delaySeconds);
       return false;
   }
 }
@@ -118,12 +126,15 @@ export async function finishMessage(
 /**
  * A failed run (exit non-zero, or refused by remctld): released for a retry
  * after a backoff, or — its `command_attempts`-th failure — dead-lettered
- * with the reason and deleted; true when the message left the queue.
+ * with the reason and deleted; true when the message is done with.
  */
 async function failed(
   context: FinishContext,
   message: Message,
-  failure: { fields: Record<string, unknown>; reason: string },
+  failure: {
+    fields: Record<string, unknown> & { eventId?: string };
+    reason: string;
+  },
 ): Promise<boolean> {
   const verdict = context.attempts.failed(message.MessageId ?? "");
   const fields = {
@@ -137,7 +148,7 @@ async function failed(
       "Target {target}: {eventType} for {workgroup} ({eventId}) failed (attempt {attempt} of {attempts}), retried in {retryDelaySeconds} s: {reason}",
       { ...fields, retryDelaySeconds: verdict.retryDelaySeconds },
     );
-    await context.actions.release(message, verdict.retryDelaySeconds);
+    await context.release(message, verdict.retryDelaySeconds);
     return false;
   }
   const reason =
@@ -149,7 +160,8 @@ async function failed(
   if (!await deadLetter(context, message, reason)) return false;
   context.attempts.forget(message.MessageId ?? "");
   context.metrics.deadLettered.inc({ reason: "failed" });
-  return await context.actions.delete(message);
+  context.deleter.delete(message, failure.fields.eventId);
+  return true;
 }
 
 /** Sends `message` to the dead-letter queue with `reason`; false (logged) when SQS refused. */

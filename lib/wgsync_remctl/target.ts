@@ -3,34 +3,43 @@
  * (npm:sqs-consumer runs a batch in parallel, breaking order within a group,
  * and its maintainers declined FIFO support).
  *
- * `concurrency` lanes each receive ONE message at a time (long polling). SQS
- * FIFO hands out no message of a group while another of that group is in
- * flight, so the lanes always work on different workgroups and each
- * workgroup runs strictly in order. Batches are not used on purpose: a batch
- * may bring several messages of one group, and when the first fails the
- * rest — never attempted — would be received again with it and gain receive
- * counts, reaching the dead-letter queue innocent.
+ * One long poll per target receives up to 10 messages a call — SQS (and the
+ * stack's moto) hand out several messages of one group in one call, in
+ * order, and none of a group while one of it is in flight — while fewer
+ * than `concurrency` message groups are held. The messages go to one lane
+ * per group (group_lanes.ts): a group's messages run one after the other,
+ * the next as soon as the one before it SUCCEEDED, and up to `concurrency`
+ * groups run at once. A message group is the workgroup's stem (wgsync-event
+ * sets MessageGroupId so), so lanes work on different stems.
  *
- * Per message: the visibility is extended while it is handled (stopped
- * before the delete); a claim-check pointer is resolved and the body parsed
- * first (poison → dead-letter queue at once, deleted from the source); the
- * command runs; exit 0 deletes it, another status (or a refusal by remctld)
- * releases it for a retry after a backoff, and its `command_attempts`-th
- * failure sends it to the dead-letter queue with the reason (attempts.ts:
- * the count is wgsync-remctl's own, as SQS's receive count also counts
- * kills and unanswered receives; the queue's maxReceiveCount is only a high
- * backstop). A transport, GSS, access or timeout failure pauses the target
- * instead: the message stays in hand and invisible and is retried after the
- * backoff, no lane receives meanwhile, so nothing counts because a server is
- * down.
+ * Per message, from its receipt: its visibility is extended while it is
+ * held, also while it waits for its turn (heartbeat.ts), and stops being
+ * extended before it is deleted or released. Its turn (message_run.ts): a
+ * claim-check pointer resolved and the body parsed (poison → dead-letter
+ * queue at once, deleted from the source), the command run; exit 0 hands it
+ * to the deleter, which deletes in the background and in batches
+ * (deleter.ts says why order and at-least-once survive that); another
+ * status (or a refusal by remctld) releases it for a retry after a backoff,
+ * and its `command_attempts`-th failure sends it to the dead-letter queue
+ * with the reason (attempts.ts: the count is wgsync-remctl's own, as SQS's
+ * receive count also counts kills and unanswered receives; the queue's
+ * maxReceiveCount is only a high backstop). A message released, the rest of
+ * its group held here is released at once without running (they gain a
+ * receive, not a failed attempt). A transport, GSS, access or timeout
+ * failure pauses the target instead: the message stays in hand and
+ * invisible and is retried after the backoff, nothing new is received
+ * meanwhile, so nothing counts because a server is down.
  *
- * Order needs nothing more on AWS: a message's visibility is extended from
- * the moment it is received (also while it waits in the hand-off below), so
- * it cannot come back before a message received earlier, and a failed one is
- * released with a delay, during which it is still in flight and blocks its
- * group. The one copy SQS can hand out early is the same message again, when
- * its visibility lapsed because the heartbeat could not reach SQS (a frozen
- * or unreachable endpoint): it waits in the hand-off for its first copy.
+ * Order needs nothing more on AWS: a held message cannot come back before
+ * one received earlier, and a failed one is released with a delay, during
+ * which it is still in flight and blocks its group. The one copy SQS can
+ * hand out early is the same message again, when its visibility lapsed
+ * because the heartbeat could not reach SQS (a frozen or unreachable
+ * endpoint): it waits in its group's lane for its first copy.
+ *
+ * The stop: no more receives; the messages not started are released at
+ * once (visibility 0), the running commands get the stop grace, and the
+ * pending deletes are awaited.
  *
  * @module
  */
@@ -42,32 +51,20 @@ import {
 } from "@aws-sdk/client-sqs";
 import type { S3Client } from "@aws-sdk/client-s3";
 import { sleep } from "../async.ts";
-import {
-  ClaimCheckError,
-  EXTENDED_PAYLOAD_SIZE_ATTRIBUTE,
-  resolvePayload,
-} from "../aws/mod.ts";
 import { backoffDelay, resolveBackoff } from "../backoff.ts";
-import {
-  EventParseError,
-  parseEvent,
-  type WorkgroupEvent,
-} from "../events/mod.ts";
 import type { Logger } from "../log/mod.ts";
 import { CommandAttempts } from "./attempts.ts";
 import { Circuit } from "./circuit.ts";
 import { describeQueue, type QueueInfo } from "./dead_letter.ts";
-import { RemctlError } from "./errors.ts";
+import { Deleter } from "./deleter.ts";
+import { GroupLanes } from "./group_lanes.ts";
+import { Heartbeat } from "./heartbeat.ts";
 import { eventMatcher, type TargetMatch } from "./match.ts";
+import { type MessageRunContext, runMessage } from "./message_run.ts";
 import type { RemctlPool } from "./pool.ts";
-import { CommandTemplateError, renderCommand } from "./template.ts";
-import { finishMessage, type Outcome } from "./outcome.ts";
-import { MessageActions } from "./visibility.ts";
+import { type FinishContext, finishMessage } from "./outcome.ts";
+import { MessageActions, SQS_BATCH_ENTRIES } from "./visibility.ts";
 import type { TargetMetrics } from "./metrics.ts";
-
-/** MESSAGE_ERROR codes that are the message's fault, not the server's. */
-const MESSAGE_FAULT_CODES = new Set([4, 7, 8]);
-const MISSING_OBJECT = new Set(["NoSuchKey", "NotFound", "NoSuchBucket"]);
 
 /** Options of {@linkcode TargetConsumer}. */
 export interface TargetConsumerOptions {
@@ -80,7 +77,7 @@ export interface TargetConsumerOptions {
   pool: RemctlPool;
   logger: Logger;
   metrics: TargetMetrics;
-  /** Lanes (messages in flight). */
+  /** Message groups whose commands run at once. */
   concurrency: number;
   /** Longest command, in milliseconds. */
   timeoutMs: number;
@@ -105,6 +102,7 @@ export interface TargetStatus {
   failed: number;
   poison: number;
   skipped: number;
+  /** Messages held: running, or waiting for their turn. */
   inFlight: number;
   /** Seconds since the oldest in-flight message was sent, 0 when none. */
   oldestAgeSeconds: number;
@@ -112,26 +110,35 @@ export interface TargetStatus {
   pauseReason: string;
 }
 
-/** One target's lanes. */
+/** A received message and its group. */
+interface Held {
+  message: Message;
+  group: string;
+}
+
+/** One target's receive loop and group lanes. */
 export class TargetConsumer {
   #o: TargetConsumerOptions;
-  #matches: (event: WorkgroupEvent) => boolean;
   #circuit: Circuit;
   #queue?: QueueInfo;
   #inFlight = new Map<string, number>();
-  /** Per message group: settles true when its last message here was deleted. */
-  #groupTails = new Map<string, Promise<boolean>>();
   #counts = { done: 0, failed: 0, poison: 0, skipped: 0 };
   #actions: MessageActions;
+  #deleter: Deleter;
   #attempts: CommandAttempts;
+  #runContext: MessageRunContext;
+  /** Releases under way, awaited by the stop. */
+  #releases = new Set<Promise<void>>();
 
   /** Prepares; {@linkcode start} checks the queue, {@linkcode run} consumes. */
   constructor(options: TargetConsumerOptions) {
     this.#o = options;
-    this.#matches = eventMatcher(options.match);
     this.#actions = new MessageActions({
       sqs: options.sqs,
       queueUrl: options.queueUrl,
+    });
+    this.#deleter = new Deleter({
+      actions: this.#actions,
       target: options.name,
       logger: options.logger,
     });
@@ -141,6 +148,18 @@ export class TargetConsumer {
     this.#circuit = new Circuit(
       resolveBackoff({ minDelay: 1_000, maxDelay: options.maxPauseMs }),
     );
+    this.#runContext = {
+      target: options.name,
+      s3: options.s3,
+      matches: eventMatcher(options.match),
+      command: options.command,
+      pool: options.pool,
+      circuit: this.#circuit,
+      logger: options.logger,
+      metrics: options.metrics,
+      timeoutMs: options.timeoutMs,
+      stopGraceMs: options.stopGraceMs,
+    };
   }
 
   /** The target's figures now. */
@@ -194,25 +213,56 @@ export class TargetConsumer {
     return false;
   }
 
-  /** Runs the lanes until `signal` aborts and every lane has finished or released its message. */
+  /**
+   * Receives and runs messages until `signal` aborts, then releases those
+   * not started, lets the running ones finish (or outlast the stop grace)
+   * and waits for their deletes.
+   */
   async run(signal: AbortSignal): Promise<void> {
-    await Promise.all(
-      Array.from({ length: this.#o.concurrency }, () => this.#lane(signal)),
-    );
+    const heartbeat = new Heartbeat({
+      actions: this.#actions,
+      visibilitySeconds: this.#queue?.visibilityTimeoutSeconds ?? 30,
+      target: this.#o.name,
+      logger: this.#o.logger,
+    });
+    const release = (items: Held[]) => this.#release(items, heartbeat, 0);
+    const lanes = new GroupLanes<Held>({
+      concurrency: this.#o.concurrency,
+      run: (held) => this.#handle(held, heartbeat, signal),
+      abandon: release,
+    });
+    const releaseQueued = () => release(lanes.takeQueued());
+    signal.addEventListener("abort", releaseQueued, { once: true });
+    try {
+      await this.#receive(lanes, heartbeat, signal);
+    } finally {
+      signal.removeEventListener("abort", releaseQueued);
+      releaseQueued();
+      await lanes.idle();
+      while (this.#releases.size > 0) await Promise.all(this.#releases);
+      await this.#deleter.flushed();
+      heartbeat.stop();
+    }
+    if (lanes.error !== undefined) throw lanes.error;
   }
 
-  async #lane(signal: AbortSignal): Promise<void> {
+  async #receive(
+    lanes: GroupLanes<Held>,
+    heartbeat: Heartbeat,
+    signal: AbortSignal,
+  ): Promise<void> {
     const receiveBackoff = resolveBackoff({ minDelay: 500, maxDelay: 30_000 });
     let receiveFailures = 0;
-    while (!signal.aborted) {
+    while (!signal.aborted && lanes.error === undefined) {
       await this.#circuit.closed(signal);
+      await lanes.room(signal);
       if (signal.aborted) break;
       let messages: Message[];
       try {
         const reply = await this.#o.sqs.send(
           new ReceiveMessageCommand({
             QueueUrl: this.#o.queueUrl,
-            MaxNumberOfMessages: 1,
+            MaxNumberOfMessages: SQS_BATCH_ENTRIES,
             WaitTimeSeconds: this.#o.waitSeconds ?? RECEIVE_WAIT_SECONDS,
             MessageSystemAttributeNames: ["All"],
             MessageAttributeNames: ["All"],
@@ -231,176 +281,100 @@ export class TargetConsumer {
         await sleep(backoffDelay(receiveBackoff, receiveFailures), { signal });
         continue;
       }
-      // A message received as the stop began is handled like any other: the
-      // handler releases it at once when the stop has begun.
-      for (const message of messages) await this.#handle(message, signal);
+      const held = messages.map((message) => this.#hold(message, heartbeat));
+      if (signal.aborted) {
+        // Received as the stop began: released at once like those queued.
+        this.#release(held, heartbeat, 0);
+        break;
+      }
+      const before = new Set(held.map((h) => h.group).filter(lanes.has, lanes));
+      for (const item of held) {
+        if (before.has(item.group)) {
+          this.#o.logger.debug(
+            "Target {target}: message {messageId} waits for the one before it in {group}",
+            {
+              target: this.#o.name,
+              messageId: item.message.MessageId,
+              group: item.group,
+            },
+          );
+        }
+        lanes.push(item.group, item);
+      }
     }
   }
 
-  async #handle(message: Message, signal: AbortSignal): Promise<void> {
-    const id = message.MessageId ?? "(no id)";
+  /** Counts `message` as held from its receipt and keeps it invisible. */
+  #hold(message: Message, heartbeat: Heartbeat): Held {
     const sent = Number(message.Attributes?.SentTimestamp ?? Date.now());
-    this.#inFlight.set(id, sent);
+    this.#inFlight.set(message.MessageId ?? "(no id)", sent);
     this.#o.metrics.queueAge.observe(Math.max(0, (Date.now() - sent) / 1000));
-    const heartbeat = this.#actions.heartbeat(
-      message,
-      this.#queue?.visibilityTimeoutSeconds ?? 30,
-    );
-    // SQS FIFO never hands out a second message of a group in flight, but it
-    // hands out the same message again once its visibility lapsed (heartbeat
-    // unanswered): such a copy waits for the one before it, and is released
-    // when that one was.
-    const group = message.Attributes?.MessageGroupId ?? "";
-    const before = this.#groupTails.get(group);
-    let settle!: (deleted: boolean) => void;
-    const mine = new Promise<boolean>((resolve) => settle = resolve);
-    this.#groupTails.set(group, mine);
-    let deleted = false;
+    heartbeat.add(message);
+    return { message, group: message.Attributes?.MessageGroupId ?? "" };
+  }
+
+  /** One message's turn; true when it is done with (ran, dead-lettered or skipped). */
+  async #handle(
+    held: Held,
+    heartbeat: Heartbeat,
+    signal: AbortSignal,
+  ): Promise<boolean> {
+    const { message } = held;
     try {
-      if (before !== undefined) {
-        this.#o.logger.debug(
-          "Target {target}: message {messageId} waits for the one before it in {workgroup}",
-          {
-            target: this.#o.name,
-            messageId: id,
-            workgroup: group,
-          },
-        );
-        if (!await before) {
-          heartbeat.stop();
-          await this.#actions.release(message, 0);
-          return;
-        }
-      }
-      const outcome = await this.#process(message, signal);
-      heartbeat.stop();
-      deleted = await finishMessage(
-        {
-          target: this.#o.name,
-          sqs: this.#o.sqs,
-          deadLetterUrl: this.#queue!.deadLetterUrl,
-          actions: this.#actions,
-          attempts: this.#attempts,
-          logger: this.#o.logger,
-          metrics: this.#o.metrics,
-          counts: this.#counts,
-        },
+      const outcome = await runMessage(this.#runContext, message, signal);
+      heartbeat.remove(message);
+      return await finishMessage(
+        this.#finishContext(heartbeat),
         message,
         outcome,
       );
     } finally {
-      heartbeat.stop();
-      this.#inFlight.delete(id);
-      settle(deleted);
-      if (this.#groupTails.get(group) === mine) this.#groupTails.delete(group);
+      heartbeat.remove(message);
+      this.#inFlight.delete(message.MessageId ?? "(no id)");
     }
   }
 
-  async #process(message: Message, signal: AbortSignal): Promise<Outcome> {
-    let event: WorkgroupEvent;
-    try {
-      const body = await resolvePayload(this.#o.s3, message.Body ?? "", {
-        size: message.MessageAttributes?.[EXTENDED_PAYLOAD_SIZE_ATTRIBUTE]
-          ?.StringValue,
-      });
-      event = parseEvent(body);
-    } catch (error) {
-      const transient = error instanceof ClaimCheckError &&
-        error.cause instanceof Error && !MISSING_OBJECT.has(error.cause.name);
-      if (
-        error instanceof EventParseError ||
-        (error instanceof ClaimCheckError && !transient)
-      ) {
-        return { kind: "poison", reason: (error as Error).message };
-      }
-      // S3 unreachable: not the message's fault; let it come back later.
-      this.#o.logger.warn(
-        "Target {target}: cannot read message {messageId}: {error}",
-        {
-          target: this.#o.name,
-          messageId: message.MessageId,
-          error,
-        },
-      );
-      return { kind: "release", delaySeconds: 5 };
-    }
-    if (!this.#matches(event)) return { kind: "skip", event };
-    let args: Uint8Array[];
-    try {
-      args = renderCommand(this.#o.command, event);
-    } catch (error) {
-      if (!(error instanceof CommandTemplateError)) throw error;
-      return { kind: "poison", reason: error.message, event };
-    }
-    for (;;) {
-      if (signal.aborted) return { kind: "release", delaySeconds: 0 };
-      const started = performance.now();
-      try {
-        const result = await this.#untilStopGrace(
-          this.#o.pool.run(args, { timeoutMs: this.#o.timeoutMs }),
-          signal,
-        );
-        if (result === undefined) {
-          this.#o.logger.warn(
-            "Target {target}: released {eventId} as its command outlasted the stop grace",
-            { target: this.#o.name, eventId: event.id },
-          );
-          return { kind: "release", delaySeconds: 0, event };
-        }
-        this.#o.metrics.latency.observe((performance.now() - started) / 1000);
-        if (this.#circuit.succeed()) {
-          this.#o.logger.info(
-            "Target {target}: resumed, the server answers again",
-            {
-              target: this.#o.name,
-            },
-          );
-        }
-        return { kind: "ran", event, result };
-      } catch (error) {
-        if (!(error instanceof RemctlError)) throw error;
-        if (
-          error.kind === "remote" && MESSAGE_FAULT_CODES.has(error.code ?? 0)
-        ) {
-          return { kind: "refused", event, reason: error.message };
-        }
-        if (this.#circuit.fail(error.message)) {
-          this.#o.logger.warn(
-            "Target {target}: paused, the remctl server fails ({kind}): {error}",
-            {
-              target: this.#o.name,
-              kind: error.kind,
-              error: error.message,
-              eventId: event.id,
-            },
-          );
-        }
-        this.#o.metrics.runs.inc({ result: `target_${error.kind}` });
-        await this.#circuit.retryTime(signal);
-      }
-    }
+  #finishContext(heartbeat: Heartbeat): FinishContext {
+    return {
+      target: this.#o.name,
+      sqs: this.#o.sqs,
+      deadLetterUrl: this.#queue!.deadLetterUrl,
+      deleter: this.#deleter,
+      release: (message, delaySeconds) =>
+        this.#release([{ message, group: "" }], heartbeat, delaySeconds),
+      attempts: this.#attempts,
+      logger: this.#o.logger,
+      metrics: this.#o.metrics,
+      counts: this.#counts,
+    };
   }
 
-  /** `running`'s result, or undefined when the stop began and the grace passed first. */
-  async #untilStopGrace<T>(
-    running: Promise<T>,
-    signal: AbortSignal,
-  ): Promise<T | undefined> {
-    running.catch(() => {}); // a command outliving the grace fails unobserved
-    let onAbort = () => {};
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const grace = new Promise<undefined>((resolve) => {
-      onAbort = () => {
-        timer = setTimeout(() => resolve(undefined), this.#o.stopGraceMs);
-      };
-      if (signal.aborted) onAbort();
-      else signal.addEventListener("abort", onAbort, { once: true });
-    });
-    try {
-      return await Promise.race([running, grace]);
-    } finally {
-      signal.removeEventListener("abort", onAbort);
-      clearTimeout(timer);
+  /** Makes `items` visible again after `delaySeconds`; the stop awaits it. */
+  #release(
+    items: readonly Held[],
+    heartbeat: Heartbeat,
+    delaySeconds: number,
+  ): Promise<void> {
+    if (items.length === 0) return Promise.resolve();
+    const messages = items.map((item) => item.message);
+    for (const message of messages) {
+      heartbeat.remove(message);
+      this.#inFlight.delete(message.MessageId ?? "(no id)");
     }
+    const release = this.#actions.changeVisibility(messages, delaySeconds)
+      .then((failures) => {
+        for (const { message, reason } of failures) {
+          this.#o.logger.error(
+            "Target {target}: cannot release message {messageId}: {error}",
+            {
+              target: this.#o.name,
+              messageId: message.MessageId,
+              error: reason,
+            },
+          );
+        }
+      }).finally(() => this.#releases.delete(release));
+    this.#releases.add(release);
+    return release;
   }
 }

@@ -1,30 +1,38 @@
 /**
- * What a consumer does to a received message besides reading it: extend its
- * visibility while it is handled (a heartbeat), delete it, or release it
- * (make it visible again after a delay). A delete or release that fails is
- * logged, not thrown: the message comes back when its visibility ends.
+ * What a consumer does to received messages besides reading them: change
+ * their visibility (extend it while they are held, or release them: visible
+ * again after a delay) and delete them, several in one call (the SQS batch
+ * actions take 10 entries). A call that fails is not thrown: the messages it
+ * could not act on are returned with the reason, for the caller to log —
+ * such a message comes back when its visibility ends.
  *
  * @module
  */
 
 import {
-  ChangeMessageVisibilityCommand,
-  DeleteMessageCommand,
+  ChangeMessageVisibilityBatchCommand,
+  DeleteMessageBatchCommand,
   type Message,
   type SQSClient,
 } from "@aws-sdk/client-sqs";
-import type { Logger } from "../log/mod.ts";
+
+/** The most entries one SQS batch action takes. */
+export const SQS_BATCH_ENTRIES = 10;
+
+/** A message an action could not be applied to, and why. */
+export interface ActionFailure {
+  message: Message;
+  /** SQS's code and message for the entry, or the error of the whole call. */
+  reason: string;
+}
 
 /** Options of {@linkcode MessageActions}. */
 export interface MessageActionsOptions {
   sqs: SQSClient;
   queueUrl: string;
-  /** The target's name, for logs. */
-  target: string;
-  logger: Logger;
 }
 
-/** Heartbeat, delete and release of one queue's messages. */
+/** Batched visibility changes and deletes of one queue's messages. */
 export class MessageActions {
   #o: MessageActionsOptions;
 
@@ -33,63 +41,65 @@ export class MessageActions {
     this.#o = options;
   }
 
-  /** Extends the visibility to `seconds` every third of it until stopped. */
-  heartbeat(message: Message, seconds: number): { stop(): void } {
-    const timer = setInterval(() => {
-      this.#visibility(message, seconds).catch((error) =>
-        this.#o.logger.warn(
-          "Target {target}: cannot extend the visibility of {messageId}: {error}",
-          { target: this.#o.target, messageId: message.MessageId, error },
-        )
-      );
-    }, Math.max(1000, (seconds * 1000) / 3));
-    return { stop: () => clearInterval(timer) };
-  }
-
-  /** Deletes the message; true when SQS accepted. */
-  async delete(message: Message): Promise<boolean> {
-    return await this.#logged("delete", message, () =>
+  /**
+   * Sets the visibility of `messages` to `seconds` from now (0: visible at
+   * once), 10 a call, the calls concurrently; returns the failures.
+   */
+  async changeVisibility(
+    messages: readonly Message[],
+    seconds: number,
+  ): Promise<ActionFailure[]> {
+    return await this.#batched(messages, (chunk) =>
       this.#o.sqs.send(
-        new DeleteMessageCommand({
+        new ChangeMessageVisibilityBatchCommand({
           QueueUrl: this.#o.queueUrl,
-          ReceiptHandle: message.ReceiptHandle,
+          Entries: chunk.map((message, i) => ({
+            Id: String(i),
+            ReceiptHandle: message.ReceiptHandle,
+            VisibilityTimeout: seconds,
+          })),
         }),
       ));
   }
 
-  /** Makes the message visible again after `delaySeconds` (0: at once). */
-  async release(message: Message, delaySeconds: number): Promise<boolean> {
-    return await this.#logged(
-      "release",
-      message,
-      () => this.#visibility(message, delaySeconds),
-    );
+  /** Deletes `messages`, 10 a call, the calls concurrently; returns the failures. */
+  async delete(messages: readonly Message[]): Promise<ActionFailure[]> {
+    return await this.#batched(messages, (chunk) =>
+      this.#o.sqs.send(
+        new DeleteMessageBatchCommand({
+          QueueUrl: this.#o.queueUrl,
+          Entries: chunk.map((message, i) => ({
+            Id: String(i),
+            ReceiptHandle: message.ReceiptHandle,
+          })),
+        }),
+      ));
   }
 
-  #visibility(message: Message, seconds: number): Promise<unknown> {
-    return this.#o.sqs.send(
-      new ChangeMessageVisibilityCommand({
-        QueueUrl: this.#o.queueUrl,
-        ReceiptHandle: message.ReceiptHandle,
-        VisibilityTimeout: seconds,
-      }),
-    );
-  }
-
-  async #logged(
-    action: string,
-    message: Message,
-    call: () => Promise<unknown>,
-  ): Promise<boolean> {
-    try {
-      await call();
-      return true;
-    } catch (error) {
-      this.#o.logger.error(
-        "Target {target}: cannot {action} message {messageId}: {error}",
-        { target: this.#o.target, action, messageId: message.MessageId, error },
-      );
-      return false;
+  async #batched(
+    messages: readonly Message[],
+    call: (
+      chunk: readonly Message[],
+    ) => Promise<
+      { Failed?: { Id?: string; Code?: string; Message?: string }[] }
+    >,
+  ): Promise<ActionFailure[]> {
+    const chunks: Message[][] = [];
+    for (let i = 0; i < messages.length; i += SQS_BATCH_ENTRIES) {
+      chunks.push(messages.slice(i, i + SQS_BATCH_ENTRIES));
     }
+    const failures = await Promise.all(chunks.map(async (chunk) => {
+      try {
+        const reply = await call(chunk);
+        return (reply.Failed ?? []).map((entry) => ({
+          message: chunk[Number(entry.Id)],
+          reason: `${entry.Code}: ${entry.Message}`,
+        }));
+      } catch (error) {
+        const reason = error instanceof Error ? error.message : String(error);
+        return chunk.map((message) => ({ message, reason }));
+      }
+    }));
+    return failures.flat();
   }
 }

@@ -8,11 +8,11 @@ other's (no lock). AWS hands out no message of a group while any message of
 that group is in flight ("When you receive a message with a message group
 ID, no more messages for the same message group ID are returned unless you
 delete the message or it becomes visible", SQS Developer Guide, FIFO queue
-logic). wgsync-remctl long-polls with several lanes per queue, so on stock
+logic). wgsync-remctl long-polls while it holds messages, so on stock
 moto a message held by a killed consumer came back behind its successors.
 
 This module replaces only `SQSBackend.receive_message` (same arguments, same
-dead-letter move after maxReceiveCount, same retention check) so that:
+dead-letter move after maxReceiveCount, same retention period) so that:
 - the blocked groups are computed afresh on every pass over the queue, from
   the messages received, not deleted and still invisible (in flight);
 - a pass runs under the queue's own condition lock, so concurrent receives
@@ -20,8 +20,11 @@ dead-letter move after maxReceiveCount, same retention check) so that:
 - one call may still return several messages of one group, in order (AWS
   does), as the group's first in-flight message is one of them;
 - a long poll waits on the queue's condition, which deletes and visibility
-  changes now notify too, instead of re-scanning while only blocked messages
-  are visible.
+  changes now notify too (a batch call once, after all its entries),
+  instead of re-scanning while only blocked messages are visible;
+- the retention period is checked from the queue's attribute (the same
+  test; stock moto computes every queue attribute, a scan of the queue, for
+  each message it hands out).
 
 And one for speed, as AWS's SendMessage does not slow down as a queue fills:
 moto's SQS models read the clock through `moto.core.utils.unix_time`, which
@@ -54,8 +57,10 @@ def _in_flight_groups(queue):
     }
 
 
-def _pass(backend, queue, queue_name, count, visibility_timeout, names, result):
+def _pass(queue, count, visibility_timeout, names, result):
     """One pass over the queue's messages, under the queue's lock."""
+    now_ms = models.unix_time_millis()
+    retention_ms = int(queue.message_retention_period) * 1000
     blocked = _in_flight_groups(queue) if queue.fifo_queue else set()
     taken = set()
     to_dlq = []
@@ -79,9 +84,10 @@ def _pass(backend, queue, queue_name, count, visibility_timeout, names, result):
             # Moved to the dead-letter queue: its successor is the group's first.
             to_dlq.append(message)
             continue
-        if not backend.is_message_valid_based_on_retention_period(
-            queue_name, message
-        ):
+        if message.sent_timestamp + retention_ms <= now_ms:
+            # Past the retention period (stock moto's check computes every
+            # queue attribute, a scan of all messages, per message it hands
+            # out: ten scans for a receive of 10).
             continue
         queue.pending_messages.add(message)
         message.mark_received(visibility_timeout=visibility_timeout)
@@ -112,7 +118,7 @@ def receive_message(
     polling_end = models.unix_time() + wait_seconds_timeout
     with queue._messages_lock:
         while True:
-            _pass(self, queue, queue_name, count, visibility_timeout, names, result)
+            _pass(queue, count, visibility_timeout, names, result)
             remaining = polling_end - models.unix_time()
             if result or remaining <= 0:
                 return result
@@ -152,6 +158,11 @@ SQSBackend.receive_message = receive_message
 SQSBackend.delete_message = _notifying(SQSBackend.delete_message)
 SQSBackend.change_message_visibility = _notifying(
     SQSBackend.change_message_visibility
+)
+# A batch under the lock as one change: the long polls wake once, after it.
+SQSBackend.delete_message_batch = _notifying(SQSBackend.delete_message_batch)
+SQSBackend.change_message_visibility_batch = _notifying(
+    SQSBackend.change_message_visibility_batch
 )
 models.PATCHED_FIFO_GROUP_BLOCKING = True
 
