@@ -1,7 +1,7 @@
 /**
  * wgsync-remctl's metrics: runs by target and result, dead letters by
- * reason, command latency,
- * queue age at receipt, paused targets and messages in flight.
+ * reason, command latency, queue age at receipt, messages per receive,
+ * paused targets and messages in flight.
  *
  * @module
  */
@@ -17,6 +17,8 @@ export interface TargetMetrics {
   /** Label `reason`: poison, or failed (the command failed `command_attempts` times). */
   deadLettered: { inc(labels: { reason: string }): void };
   queueAge: { observe(seconds: number): void };
+  /** Messages one ReceiveMessage call brought (those that brought any). */
+  received: { observe(messages: number): void };
 }
 
 /** The role's metrics on `registry`; `targets` reports paused and in flight per target when scraped. */
@@ -66,6 +68,14 @@ export function remctlMetrics(
     buckets: [0.1, 0.5, 1, 5, 30, 60, 300, 1800, 3600],
     registers: [registry],
   });
+  const received = new Histogram({
+    name: `${METRIC_PREFIX}remctl_received_messages`,
+    help:
+      "Messages one ReceiveMessage call brought (up to 10; calls that brought none are not counted).",
+    labelNames: ["target"],
+    buckets: [1, 2, 5, 9, 10],
+    registers: [registry],
+  });
   new Gauge({
     name: `${METRIC_PREFIX}remctl_target_paused`,
     help: "1 while a target is paused because its remctl server fails.",
@@ -79,7 +89,8 @@ export function remctlMetrics(
   });
   new Gauge({
     name: `${METRIC_PREFIX}remctl_in_flight`,
-    help: "Messages being handled per target.",
+    help:
+      "Messages held per target: running, or waiting behind the one before them in their group.",
     labelNames: ["target"],
     registers: [registry],
     collect() {
@@ -95,5 +106,8 @@ export function remctlMetrics(
       inc: ({ reason }) => deadLettered.inc({ target, reason }),
     },
     queueAge: { observe: (seconds) => queueAge.observe({ target }, seconds) },
+    received: {
+      observe: (messages) => received.observe({ target }, messages),
+    },
   });
 }

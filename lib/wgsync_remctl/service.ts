@@ -144,10 +144,13 @@ export async function runRemctl(options: RunRemctlOptions): Promise<void> {
     const running = consumers.map((c) => c.run(signal));
     notifier.startWatchdog();
     await notifier.ready(statusLine(status()));
-    logger.info("Ready: {targets} targets, {concurrency} lanes each", {
-      targets: consumers.length,
-      concurrency: remctl.concurrency,
-    });
+    logger.info(
+      "Ready: {targets} targets, up to {concurrency} message groups at once each",
+      {
+        targets: consumers.length,
+        concurrency: remctl.concurrency,
+      },
+    );
     await Promise.all(running);
   } finally {
     clearInterval(reporter);

@@ -37,9 +37,10 @@
  * because the heartbeat could not reach SQS (a frozen or unreachable
  * endpoint): it waits in its group's lane for its first copy.
  *
- * The stop: no more receives; the messages not started are released at
- * once (visibility 0), the running commands get the stop grace, and the
- * pending deletes are awaited.
+ * The stop: no more receives (a poll out while messages are held is short,
+ * and awaited: see #receive); the messages not started are released at
+ * once (visibility 0), also those that poll brings, the running commands
+ * get the stop grace, and the pending deletes are awaited.
  *
  * @module
  */
@@ -93,6 +94,12 @@ export interface TargetConsumerOptions {
 
 /** The long-poll wait of a receive, in seconds (SQS's maximum). */
 export const RECEIVE_WAIT_SECONDS = 20;
+
+/**
+ * The long-poll wait of a receive while messages are held, in seconds: the
+ * stop waits for it (it still returns at once when a message arrives).
+ */
+export const HOLDING_WAIT_SECONDS = 2;
 
 /** What STATUS= and /healthz show of a target. */
 export interface TargetStatus {
@@ -257,17 +264,25 @@ export class TargetConsumer {
       await this.#circuit.closed(signal);
       await lanes.room(signal);
       if (signal.aborted) break;
+      // Holding messages, the poll is short and the stop lets it finish:
+      // a poll given up on would stay open in SQS (a connection closed by
+      // the client is not noticed while the poll waits) and take the
+      // messages the stop releases, for nobody, until their visibility
+      // ends. Holding none, there is nothing to release: the stop aborts it.
+      const holding = lanes.groups > 0;
       let messages: Message[];
       try {
         const reply = await this.#o.sqs.send(
           new ReceiveMessageCommand({
             QueueUrl: this.#o.queueUrl,
             MaxNumberOfMessages: SQS_BATCH_ENTRIES,
-            WaitTimeSeconds: this.#o.waitSeconds ?? RECEIVE_WAIT_SECONDS,
+            WaitTimeSeconds: holding
+              ? HOLDING_WAIT_SECONDS
+              : this.#o.waitSeconds ?? RECEIVE_WAIT_SECONDS,
             MessageSystemAttributeNames: ["All"],
             MessageAttributeNames: ["All"],
           }),
-          { abortSignal: signal },
+          holding ? {} : { abortSignal: signal },
         );
         messages = reply.Messages ?? [];
         receiveFailures = 0;
@@ -280,6 +295,9 @@ export class TargetConsumer {
         );
         await sleep(backoffDelay(receiveBackoff, receiveFailures), { signal });
         continue;
+      }
+      if (messages.length > 0) {
+        this.#o.metrics.received.observe(messages.length);
       }
       const held = messages.map((message) => this.#hold(message, heartbeat));
       if (signal.aborted) {

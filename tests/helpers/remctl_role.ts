@@ -3,9 +3,10 @@
  * test subscribed to the stack's SNS topic (filter policy on a stem of the
  * test's own), events published to the topic the way wgsync-event publishes
  * them (deduplication id = event id, attributes type/stem/workgroup) except
- * that MessageGroupId is the workgroup, not the stem, so a test's workgroups
- * (all of one stem) are separate groups the lanes run concurrently — the
- * consumer treats any group id alike —, the role's configuration, and the
+ * that MessageGroupId is the workgroup (or what `publishEvents`' `group`
+ * option says), not the stem, so a test's workgroups (all of one stem) are
+ * separate groups the lanes run concurrently — the consumer treats any group
+ * id alike —, the role's configuration, and the
  * demo backend's calls file read back.
  *
  * @module
@@ -158,13 +159,15 @@ export async function publish(
     stem: string;
     type: string;
     id: string;
+    /** The FIFO message group; default the workgroup. */
+    group?: string;
   },
 ): Promise<void> {
   await sns.send(
     new PublishCommand({
       TopicArn: stack.aws.topicArn,
       Message: message.body,
-      MessageGroupId: message.workgroup,
+      MessageGroupId: message.group ?? message.workgroup,
       MessageDeduplicationId: message.id,
       MessageAttributes: {
         type: { DataType: "String", StringValue: message.type },
@@ -175,14 +178,19 @@ export async function publish(
   );
 }
 
-/** Publishes events in order. */
+/** Publishes events in order; `options.group` names an event's FIFO message group (default its workgroup). */
 export async function publishEvents(
   stack: StackInfo,
   sns: SNSClient,
   events: readonly WorkgroupEvent[],
+  options: { group?: (event: WorkgroupEvent) => string } = {},
 ): Promise<void> {
   for (const event of events) {
-    await publish(stack, sns, { ...event, body: JSON.stringify(event) });
+    await publish(stack, sns, {
+      ...event,
+      body: JSON.stringify(event),
+      group: options.group?.(event),
+    });
   }
 }
 
