@@ -19,8 +19,11 @@ export interface BatchEntry {
   dedupId: string;
 }
 
-/** Picks the entries to refuse. */
-export type EntryRefusal = (entry: BatchEntry) => boolean;
+/** Picks the entries to refuse; `call` is every entry of the call, in order. */
+export type EntryRefusal = (
+  entry: BatchEntry,
+  call: readonly BatchEntry[],
+) => boolean;
 
 /** What to forward and what to add to the answer. */
 export interface RefusedBatch {
@@ -52,10 +55,7 @@ export function refuseEntries(
     fields.push([tail.slice(dot + 1), value]);
     members.set(n, fields);
   }
-  const refusedGroups = new Set<string>();
-  const refused: BatchEntry[] = [];
-  let kept = 0;
-  for (const n of [...members.keys()].sort((a, b) => a - b)) {
+  const ordered = [...members.keys()].sort((a, b) => a - b).map((n) => {
     const fields = members.get(n)!;
     const field = (name: string) =>
       fields.find(([key]) => key === name)?.[1] ?? "";
@@ -64,7 +64,14 @@ export function refuseEntries(
       groupId: field("MessageGroupId"),
       dedupId: field("MessageDeduplicationId"),
     };
-    if (refusedGroups.has(entry.groupId) || refuse(entry)) {
+    return { entry, fields };
+  });
+  const call = ordered.map(({ entry }) => entry);
+  const refusedGroups = new Set<string>();
+  const refused: BatchEntry[] = [];
+  let kept = 0;
+  for (const { entry, fields } of ordered) {
+    if (refusedGroups.has(entry.groupId) || refuse(entry, call)) {
       refusedGroups.add(entry.groupId);
       refused.push(entry);
       continue;
