@@ -5,7 +5,9 @@
  * group's messages still run strictly in order while several groups run at
  * once, a failed command holds back the rest of its batch, a SIGTERM in the
  * middle of a batch releases the messages not started at once for the next
- * instance, and a SIGKILL loses nothing (delivered once the visibility
+ * instance, a message waiting for its turn stays invisible past the
+ * visibility timeout (the heartbeat holds it from its receipt), and a
+ * SIGKILL loses nothing (delivered once the visibility
  * lapsed, in order). Each test publishes before the role starts, so that
  * the role's receives find whole batches waiting.
  */
@@ -279,4 +281,33 @@ Deno.test("SIGKILL in the middle of a batch loses nothing: delivered in order on
   );
   assert.deepEqual(await drain(clients.sqs, queue.dlqUrl), []);
   assert.deepEqual(await queueCounts(clients.sqs, queue.url), [0, 0]);
+});
+
+Deno.test("a message waiting for its turn is kept invisible from its receipt, past the queue's visibility timeout", async () => {
+  const stack = await getStack();
+  const clients = awsClients(stack);
+  const queue = await createQueue(stack, clients, { visibilitySeconds: 3 });
+  const events = groupEvents(queue, "waiting", 8);
+  await publishEvents(stack, clients.sns, events, { group: groupOf });
+  await withTempDir(async (dir) => {
+    const files = await writeRemctlConfig(stack, dir, [queue]);
+    await withSlowBackend(stack, 1500, async () => {
+      const role = RoleProcess.start(stack, files, { role: "remctl" });
+      try {
+        // Three commands of 1.5 s ran: the messages received with them, still
+        // waiting, are past the 3 s they were received with.
+        await waitForCalls(stack, queue.stem, 3);
+        const [visible, inFlight] = await queueCounts(clients.sqs, queue.url);
+        assert.deepEqual([visible, inFlight > 0], [0, true]);
+        await waitForCalls(stack, queue.stem, events.length, 60_000);
+        assert.doesNotMatch(role.stderr, /\(receive [2-9]\d*\)/);
+      } finally {
+        assert.equal(await role.stop(), 0, role.stderr);
+      }
+    });
+  });
+  assert.deepEqual(
+    (await callsOf(stack, queue.stem)).map(eventId),
+    events.map((e) => e.id),
+  );
 });
