@@ -117,6 +117,30 @@ export interface TargetStatus {
   pauseReason: string;
 }
 
+/** After the stop began, how long a poll out while messages are held may still take. */
+const STOP_POLL_MS = (HOLDING_WAIT_SECONDS + 3) * 1000;
+
+/** A signal that aborts `ms` after `signal` did, until `done()` (which removes its listener). */
+function abortedAfter(
+  signal: AbortSignal,
+  ms: number,
+): { signal: AbortSignal; done(): void } {
+  const later = new AbortController();
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const onAbort = () => {
+    timer = setTimeout(() => later.abort(signal.reason), ms);
+  };
+  if (signal.aborted) onAbort();
+  else signal.addEventListener("abort", onAbort, { once: true });
+  return {
+    signal: later.signal,
+    done() {
+      signal.removeEventListener("abort", onAbort);
+      clearTimeout(timer);
+    },
+  };
+}
+
 /** A received message and its group. */
 interface Held {
   message: Message;
@@ -269,7 +293,10 @@ export class TargetConsumer {
       // the client is not noticed while the poll waits) and take the
       // messages the stop releases, for nobody, until their visibility
       // ends. Holding none, there is nothing to release: the stop aborts it.
+      // (An SQS that does not answer at all is given up on STOP_POLL_MS
+      // after the stop began, not after the SDK's attempts.)
       const holding = lanes.groups > 0;
+      const poll = abortedAfter(signal, holding ? STOP_POLL_MS : 0);
       let messages: Message[];
       try {
         const reply = await this.#o.sqs.send(
@@ -282,7 +309,7 @@ export class TargetConsumer {
             MessageSystemAttributeNames: ["All"],
             MessageAttributeNames: ["All"],
           }),
-          holding ? {} : { abortSignal: signal },
+          { abortSignal: poll.signal },
         );
         messages = reply.Messages ?? [];
         receiveFailures = 0;
@@ -295,6 +322,8 @@ export class TargetConsumer {
         );
         await sleep(backoffDelay(receiveBackoff, receiveFailures), { signal });
         continue;
+      } finally {
+        poll.done();
       }
       if (messages.length > 0) {
         this.#o.metrics.received.observe(messages.length);
