@@ -1,7 +1,7 @@
 /**
  * `deno task bench [--sizes 20000x20,100000x10] [--runs 1] [--latency 1000]
  *  [--spacing-ms 20] [--throughput 2000] [--writers 4] [--cli-calls 50]
- *  [--remctl-commands 200] [--record tasks/BENCHMARKS.md]`
+ *  [--remctl-commands 200] [--rss-groups 100000] [--record tasks/BENCHMARKS.md]`
  *
  * The proof figures in ONE run, each beside its anchor measured in the same
  * run (absolute figures are noisy on a shared machine; the ratios are what
@@ -14,7 +14,10 @@
  *    remctl backend ran, persist-phase changes/s to acknowledged / SNS
  *    accepted / remctl ran beside ldapmodify, a bare PublishBatch loop and
  *    sequential remctl CLI calls, peak RSS per role (tasks/bench/pipeline.ts);
- * 3. remctl commands/s through wgsync-remctl's client beside sequential
+ * 3. wgsync-ldap and wgsync-event on a generated directory of `--rss-groups`
+ *    workgroups until every first-refresh event was published: peak RSS of
+ *    each and the time (tasks/bench/rss.ts; 0 skips it);
+ * 4. remctl commands/s through wgsync-remctl's client beside sequential
  *    remctl CLI calls (`tasks/bench_remctl.ts`, its output quoted).
  *
  * Writes the record (`--record`, default tasks/BENCHMARKS.md; the chaos
@@ -25,6 +28,7 @@
 
 import { parseArgs } from "node:util";
 import { measurePipeline, type PipelineFigures } from "./bench/pipeline.ts";
+import { measureRss, type RssFigures } from "./bench/rss.ts";
 import {
   measureRefresh,
   pythonLdapVersion,
@@ -41,6 +45,7 @@ const { values } = parseArgs({
     writers: { type: "string", default: "4" },
     "cli-calls": { type: "string", default: "50" },
     "remctl-commands": { type: "string", default: "200" },
+    "rss-groups": { type: "string", default: "100000" },
     record: {
       type: "string",
       default: new URL("./BENCHMARKS.md", import.meta.url).pathname,
@@ -75,6 +80,7 @@ const python = await pythonLdapVersion();
 const root = await Deno.makeTempDir({ prefix: "wgsync-bench-" });
 const refresh: RefreshFigures[] = [];
 let pipeline: PipelineFigures | undefined;
+let large: RssFigures | undefined;
 let remctl = "";
 try {
   for (const size of sizes) {
@@ -95,6 +101,14 @@ try {
     cliCalls: count("cli-calls", values["cli-calls"], 1),
     log,
   });
+  const rssGroups = count("rss-groups", values["rss-groups"], 0);
+  if (rssGroups > 0) {
+    large = await measureRss(`${root}/rss`, {
+      groups: rssGroups,
+      members: 10,
+      log,
+    });
+  }
   const commands = count("remctl-commands", values["remctl-commands"], 0);
   if (commands > 0) {
     const output = await new Deno.Command(Deno.execPath(), {
@@ -231,7 +245,24 @@ function render(): string {
         Object.entries(rssKiB).map(([role, kib]) => `${role} ${mib(kib)}`).join(
           ", ",
         ) +
-        "; at 100,000 workgroups wgsync-ldap's is in the first table (wgsync-event and wgsync-remctl were not run at that size).",
+        ".",
+    );
+  }
+  if (large !== undefined) {
+    lines.push(
+      "",
+      `## ${
+        large.groups.toLocaleString("en-US")
+      } workgroups × ${large.members}: wgsync-ldap and wgsync-event until every first-refresh event was published`,
+      "",
+      `Both roles as processes with the stack's own configuration (StartTLS + GSSAPI); the generated stems match no demo target, so wgsync-remctl has nothing to carry and is not run. Start to the outbox empty (wgsync-event acknowledges only what SNS accepted): ${
+        (large.drainMs / 1000).toFixed(1)
+      } s, ${
+        (large.groups / (large.drainMs / 1000)).toFixed(0)
+      } events/s. Peak RSS (VmHWM): ` +
+        Object.entries(large.rssKiB).map(([role, kib]) => `${role} ${mib(kib)}`)
+          .join(", ") +
+        ".",
     );
   }
   if (remctl !== "") {

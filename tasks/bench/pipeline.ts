@@ -97,7 +97,8 @@ function percentiles(values: number[]): Percentiles {
   return { p50: at(0.5), p99: at(0.99), max: sorted.at(-1) ?? NaN };
 }
 
-function hwmKiB(pid: number | undefined): number {
+/** VmHWM (peak RSS) of a process, KiB; NaN without a pid. */
+export function hwmKiB(pid: number | undefined): number {
   if (pid === undefined) return NaN;
   const match = /^VmHWM:\s+(\d+) kB$/m.exec(
     Deno.readTextFileSync(`/proc/${pid}/status`),
@@ -186,7 +187,8 @@ async function until(
   }
 }
 
-function outboxRows(path: string): number {
+/** Rows in wgsync-ldap's outbox (events not yet acknowledged by wgsync-event). */
+export function outboxRows(path: string): number {
   const db = new DatabaseSync(path, { readOnly: true });
   try {
     return Number(
