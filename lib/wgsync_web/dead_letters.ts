@@ -80,10 +80,11 @@ export class DeadLetterError extends Error {
 }
 
 /**
- * The attribute wgsync-remctl records a poison message's reason under (its
- * `POISON_REASON_ATTRIBUTE`; role folders do not import each other). A
- * message dead-lettered by SQS after maxReceiveCount failed runs has none:
- * its runs' output is in wgsync-remctl's journal under the event id.
+ * The attribute wgsync-remctl records a dead letter's reason under (its
+ * `POISON_REASON_ATTRIBUTE`; role folders do not import each other): a
+ * poison message's, or a command's that failed `command_attempts` times.
+ * Only a message SQS moved itself after the queue's backstop maxReceiveCount
+ * has none: its runs' output is in wgsync-remctl's journal under the event id.
  */
 const REASON_ATTRIBUTE = "wgsync-poison-reason";
 
