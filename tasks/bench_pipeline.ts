@@ -53,7 +53,11 @@ import { roleCommand } from "./launch.ts";
 import { adminArgs, ldapUtil } from "./stack/ldap_admin.ts";
 import { down, up } from "./stack/mod.ts";
 import type { StackInfo } from "./stack/types.ts";
-import { createSubscribedQueue, unsubscribeQueue } from "./stack/aws.ts";
+import {
+  createSubscribedQueue,
+  stackAwsConfig,
+  unsubscribeQueue,
+} from "./stack/aws.ts";
 
 const { values } = parseArgs({
   options: {
@@ -129,14 +133,7 @@ async function run(stack: StackInfo): Promise<void> {
         }\nmember: uid=seed,${stack.ldap.peopleBase}\n\n`
       ).join(""),
   );
-  const aws = {
-    endpoint: stack.aws.endpoint,
-    region: stack.aws.region,
-    credentials: {
-      accessKeyId: stack.aws.accessKeyId,
-      secretAccessKey: stack.aws.secretAccessKey,
-    },
-  };
+  const aws = stackAwsConfig(stack);
   const sqs = new SQSClient(aws);
   const sns = new SNSClient(aws);
   // wgsync-web does not run here: its queue (every event, never read) would

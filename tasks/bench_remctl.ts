@@ -28,6 +28,7 @@ import { parseArgs } from "node:util";
 import { RemctlPool } from "../lib/wgsync_remctl/mod.ts";
 import { down, type StackInfo, up } from "./stack/mod.ts";
 import { BENCH_COMMANDS } from "./stack/remctld.ts";
+import { remctlCliCall } from "./bench/remctl_cli.ts";
 import { formatGroupRate, groupRate } from "./bench/remctl_group.ts";
 
 interface Figures {
@@ -57,25 +58,7 @@ async function cli(
   const latencies: number[] = [];
   const started = performance.now();
   for (let i = 0; i < n; i++) {
-    const t = performance.now();
-    const { code } = await new Deno.Command("remctl", {
-      args: [
-        "-p",
-        String(stack.remctl.port),
-        "-s",
-        stack.remctl.service,
-        stack.remctl.host,
-        ...argv,
-      ],
-      env: {
-        KRB5_CONFIG: stack.krb5Config,
-        KRB5CCNAME: `FILE:${stack.ccaches.remctlClient}`,
-      },
-      stdout: "null",
-      stderr: "null",
-    }).output();
-    if (code !== 0) throw new Error(`remctl ${argv.join(" ")} exited ${code}`);
-    latencies.push(performance.now() - t);
+    latencies.push(await remctlCliCall(stack, argv));
   }
   return figures(latencies, performance.now() - started);
 }

@@ -129,7 +129,8 @@ async function writeConfig(
   return { config, socket, keyFile };
 }
 
-function hwmKiB(pid: number): number {
+/** VmHWM (peak RSS) of process `pid`, KiB. */
+export function hwmKiB(pid: number): number {
   const status = Deno.readTextFileSync(`/proc/${pid}/status`);
   const match = /^VmHWM:\s+(\d+) kB$/m.exec(status);
   if (!match) throw new Error(`no VmHWM in /proc/${pid}/status`);

@@ -30,8 +30,13 @@ import {
   SQSClient,
 } from "@aws-sdk/client-sqs";
 import { sleep } from "../../lib/async.ts";
+import { hwmKiB } from "../bench_role.ts";
 import { SupervisedRole } from "../chaos/supervisor.ts";
-import { createSubscribedQueue, unsubscribeQueue } from "../stack/aws.ts";
+import {
+  createSubscribedQueue,
+  stackAwsConfig,
+  unsubscribeQueue,
+} from "../stack/aws.ts";
 import { adminArgs } from "../stack/ldap_admin.ts";
 import { down, up } from "../stack/mod.ts";
 import type { StackInfo } from "../stack/types.ts";
@@ -95,15 +100,6 @@ function percentiles(values: number[]): Percentiles {
   const at = (q: number) =>
     sorted[Math.min(sorted.length - 1, Math.ceil(q * sorted.length) - 1)];
   return { p50: at(0.5), p99: at(0.99), max: sorted.at(-1) ?? NaN };
-}
-
-/** VmHWM (peak RSS) of a process, KiB; NaN without a pid. */
-export function hwmKiB(pid: number | undefined): number {
-  if (pid === undefined) return NaN;
-  const match = /^VmHWM:\s+(\d+) kB$/m.exec(
-    Deno.readTextFileSync(`/proc/${pid}/status`),
-  );
-  return match ? Number(match[1]) : NaN;
 }
 
 function modify(info: StackInfo, name: string, member: string): string {
@@ -232,14 +228,7 @@ export async function measurePipeline(
 ): Promise<PipelineFigures> {
   const { log } = options;
   const info = await up(dir, { log: () => {} });
-  const aws = {
-    endpoint: info.aws.endpoint,
-    region: info.aws.region,
-    credentials: {
-      accessKeyId: info.aws.accessKeyId,
-      secretAccessKey: info.aws.secretAccessKey,
-    },
-  };
+  const aws = stackAwsConfig(info);
   const sqs = new SQSClient(aws);
   const sns = new SNSClient(aws);
   const stop = new AbortController();
@@ -376,7 +365,7 @@ export async function measurePipeline(
     const n = options.throughputChanges;
     const rate = (end: number) => n / ((end - first) / 1000);
     const rssKiB = Object.fromEntries(
-      roles.map((role) => [`wgsync-${role.name}`, hwmKiB(role.pid)]),
+      roles.map((role) => [`wgsync-${role.name}`, hwmKiB(role.pid!)]),
     );
 
     // Anchors in the same run.

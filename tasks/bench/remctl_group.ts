@@ -35,6 +35,8 @@ import {
   TargetConsumer,
 } from "../../lib/wgsync_remctl/mod.ts";
 import { remctlMetrics } from "../../lib/wgsync_remctl/metrics.ts";
+import { stackAwsConfig } from "../stack/aws.ts";
+import { remctlCliCall } from "./remctl_cli.ts";
 import { DEMO_ARGUMENTS } from "../stack/config.ts";
 import type { StackInfo } from "../stack/types.ts";
 
@@ -103,25 +105,7 @@ async function sequentialCli(stack: StackInfo, n: number): Promise<Rate> {
   for (let i = 0; i < n; i++) {
     const argv = renderCommand(demoCommand(stack), benchEvent("bench:cli", i))
       .map((arg) => decoder.decode(arg));
-    const t = performance.now();
-    const { code } = await new Deno.Command("remctl", {
-      args: [
-        "-p",
-        String(stack.remctl.port),
-        "-s",
-        stack.remctl.service,
-        stack.remctl.host,
-        ...argv,
-      ],
-      env: {
-        KRB5_CONFIG: stack.krb5Config,
-        KRB5CCNAME: `FILE:${stack.ccaches.remctlClient}`,
-      },
-      stdout: "null",
-      stderr: "null",
-    }).output();
-    if (code !== 0) throw new Error(`remctl wgsync demo exited ${code}`);
-    latencies.push(performance.now() - t);
+    latencies.push(await remctlCliCall(stack, argv));
   }
   return {
     rate: (n / (performance.now() - started)) * 1000,
@@ -258,12 +242,7 @@ async function consumerRun(
 
 function awsSettings(stack: StackInfo) {
   return {
-    region: stack.aws.region,
-    endpoint: stack.aws.endpoint,
-    credentials: {
-      accessKeyId: stack.aws.accessKeyId,
-      secretAccessKey: stack.aws.secretAccessKey,
-    },
+    ...stackAwsConfig(stack),
     requestTimeoutMs: 30_000,
   };
 }

@@ -15,9 +15,10 @@ import { SNSClient } from "@aws-sdk/client-sns";
 import { SQSClient } from "@aws-sdk/client-sqs";
 import { sleep } from "../../lib/async.ts";
 import { SupervisedRole } from "../chaos/supervisor.ts";
-import { unsubscribeQueue } from "../stack/aws.ts";
+import { stackAwsConfig, unsubscribeQueue } from "../stack/aws.ts";
 import { down, up } from "../stack/mod.ts";
-import { hwmKiB, outboxRows } from "./pipeline.ts";
+import { hwmKiB } from "../bench_role.ts";
+import { outboxRows } from "./pipeline.ts";
 
 /** What {@linkcode measureRss} found. */
 export interface RssFigures {
@@ -47,14 +48,7 @@ export async function measureRss(
     people: Math.max(members, 1000),
     log: () => {},
   });
-  const aws = {
-    endpoint: info.aws.endpoint,
-    region: info.aws.region,
-    credentials: {
-      accessKeyId: info.aws.accessKeyId,
-      secretAccessKey: info.aws.secretAccessKey,
-    },
-  };
+  const aws = stackAwsConfig(info);
   const sqs = new SQSClient(aws);
   const sns = new SNSClient(aws);
   const roles = (["event", "ldap"] as const).map((role) =>
@@ -108,7 +102,7 @@ export async function measureRss(
       members,
       drainMs,
       rssKiB: Object.fromEntries(
-        roles.map((role) => [`wgsync-${role.name}`, hwmKiB(role.pid)]),
+        roles.map((role) => [`wgsync-${role.name}`, hwmKiB(role.pid!)]),
       ),
     };
   } finally {

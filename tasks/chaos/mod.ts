@@ -24,7 +24,7 @@ import { parse, stringify } from "smol-toml";
 import { sleep } from "../../lib/async.ts";
 import { workgroupStem } from "../../lib/events/mod.ts";
 import { freePorts } from "../stack/process.ts";
-import { unsubscribeQueue } from "../stack/aws.ts";
+import { stackAwsConfig, unsubscribeQueue } from "../stack/aws.ts";
 import { down, up } from "../stack/mod.ts";
 import { adminArgs } from "../stack/ldap_admin.ts";
 import type { StackInfo } from "../stack/types.ts";
@@ -139,8 +139,8 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
   log(`chaos: stack up in ${stackDir}, seed ${seed}`);
   // wgsync-web does not run here: its queue would only fill and slow moto.
   {
-    const sqs = sqsOf(info);
-    const sns = new SNSClient(clientConfig(info));
+    const sqs = new SQSClient(stackAwsConfig(info));
+    const sns = new SNSClient(stackAwsConfig(info));
     await unsubscribeQueue(sqs, sns, {
       topicArn: info.aws.topicArn,
       queueUrl: info.aws.webQueueUrl,
@@ -418,28 +418,6 @@ async function searchWorkgroups(info: StackInfo): Promise<string> {
   return new TextDecoder().decode(output.stdout);
 }
 
-function clientConfig(info: StackInfo) {
-  return {
-    endpoint: info.aws.endpoint,
-    region: info.aws.region,
-    credentials: {
-      accessKeyId: info.aws.accessKeyId,
-      secretAccessKey: info.aws.secretAccessKey,
-    },
-  };
-}
-
-function sqsOf(info: StackInfo): SQSClient {
-  return new SQSClient({
-    endpoint: info.aws.endpoint,
-    region: info.aws.region,
-    credentials: {
-      accessKeyId: info.aws.accessKeyId,
-      secretAccessKey: info.aws.secretAccessKey,
-    },
-  });
-}
-
 async function queueDepth(sqs: SQSClient, url: string): Promise<number> {
   const { Attributes = {} } = await sqs.send(
     new GetQueueAttributesCommand({
@@ -455,7 +433,7 @@ async function queueDepth(sqs: SQSClient, url: string): Promise<number> {
 }
 
 async function deadLetters(info: StackInfo): Promise<number> {
-  const sqs = sqsOf(info);
+  const sqs = new SQSClient(stackAwsConfig(info));
   try {
     let total = 0;
     for (const queue of info.aws.queues) {
@@ -494,7 +472,7 @@ async function drain(
   options: { timeoutMs: number; signal?: AbortSignal },
 ): Promise<boolean> {
   const { timeoutMs, signal } = options;
-  const sqs = sqsOf(info);
+  const sqs = new SQSClient(stackAwsConfig(info));
   const deadline = Date.now() + timeoutMs;
   let lastSize = -1;
   let stableSince = Date.now();

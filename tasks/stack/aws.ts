@@ -28,6 +28,7 @@ import {
   SQSClient,
 } from "@aws-sdk/client-sqs";
 import type { StackContext } from "./context.ts";
+import type { StackInfo } from "./types.ts";
 import { StackError } from "./errors.ts";
 import { baseEnv } from "./layout.ts";
 import { patchedMotoArgv } from "./moto_fifo.ts";
@@ -88,6 +89,22 @@ export async function startMoto(
   );
   await waitForPort(port, process, { logFile, timeoutMs: 30000 });
   return { process, logFile };
+}
+
+/** The AWS SDK client settings (endpoint, region, credentials) for the stack's moto. */
+export function stackAwsConfig(info: StackInfo): {
+  endpoint: string;
+  region: string;
+  credentials: { accessKeyId: string; secretAccessKey: string };
+} {
+  return {
+    endpoint: info.aws.endpoint,
+    region: info.aws.region,
+    credentials: {
+      accessKeyId: info.aws.accessKeyId,
+      secretAccessKey: info.aws.secretAccessKey,
+    },
+  };
 }
 
 /** Creates the stems table, FIFO topic, queues with subscriptions, and the KMS key on `endpoint`. */

@@ -20,7 +20,7 @@ import {
   EXTENDED_PAYLOAD_SIZE_ATTRIBUTE,
   resolvePayload,
 } from "../../lib/aws/mod.ts";
-import { createSubscribedQueue } from "./aws.ts";
+import { createSubscribedQueue, stackAwsConfig } from "./aws.ts";
 import type { StackInfo } from "./types.ts";
 
 /** One message seen on the topic. */
@@ -40,14 +40,7 @@ export async function* observeTopic(
   stack: StackInfo,
   signal: AbortSignal,
 ): AsyncGenerator<ObservedEvent> {
-  const config = {
-    endpoint: stack.aws.endpoint,
-    region: stack.aws.region,
-    credentials: {
-      accessKeyId: stack.aws.accessKeyId,
-      secretAccessKey: stack.aws.secretAccessKey,
-    },
-  };
+  const config = stackAwsConfig(stack);
   const sqs = new SQSClient(config);
   const sns = new SNSClient(config);
   const s3 = new S3Client({ ...config, forcePathStyle: true });
