@@ -23,10 +23,10 @@ async function withServer(
   health: () => Health,
   fn: (
     base: string,
-    registry: ReturnType<typeof createRegistry>,
+    registry: Awaited<ReturnType<typeof createRegistry>>,
   ) => Promise<void>,
 ): Promise<void> {
-  const registry = createRegistry({ role: "test" });
+  const registry = await createRegistry({ role: "test" });
   const controller = new AbortController();
   const server = serveMetrics(registry, {
     listen: "127.0.0.1:0",
@@ -135,12 +135,42 @@ Deno.test("other paths answer 404 and other methods 405", async () => {
   });
 });
 
-Deno.test("no listener without an address", () => {
-  assert.equal(serveMetrics(createRegistry({ role: "test" }), {}), undefined);
+Deno.test("no listener without an address", async () => {
+  assert.equal(
+    serveMetrics(await createRegistry({ role: "test" }), {}),
+    undefined,
+  );
 });
 
-Deno.test("a non-loopback or malformed address is refused naming it, unless allowed", () => {
-  const registry = createRegistry({ role: "test" });
+Deno.test("a registry given as a function is made at the first /metrics, once", async () => {
+  let made = 0;
+  const controller = new AbortController();
+  const server = serveMetrics(() => {
+    made++;
+    return createRegistry({ role: "lazy" });
+  }, { listen: "127.0.0.1:0", signal: controller.signal });
+  assert.ok(server);
+  try {
+    const base = `http://127.0.0.1:${server.addr.port}`;
+    const health = await fetch(`${base}/healthz`);
+    await health.body?.cancel();
+    assert.equal(made, 0);
+    for (let i = 0; i < 2; i++) {
+      const response = await fetch(`${base}/metrics`);
+      assert.match(
+        await response.text(),
+        /^wgsync_role_info\{role="lazy"\} 1$/m,
+      );
+    }
+    assert.equal(made, 1);
+  } finally {
+    controller.abort();
+    await server.finished;
+  }
+});
+
+Deno.test("a non-loopback or malformed address is refused naming it, unless allowed", async () => {
+  const registry = await createRegistry({ role: "test" });
   assert.throws(() => serveMetrics(registry, { listen: "0.0.0.0:9101" }), {
     name: "RangeError",
     message:
@@ -190,4 +220,12 @@ Deno.test("metrics_listen in a role section must be a loopback host:port", () =>
   } finally {
     Deno.removeSync(dir, { recursive: true });
   }
+});
+
+Deno.test("a role name outside [a-z][a-z0-9_]* is refused naming it", async () => {
+  await assert.rejects(() => createRegistry({ role: "Event-Generator" }), {
+    name: "RangeError",
+    message:
+      'Cannot create a metrics registry as the role name is not [a-z][a-z0-9_]*: value is "Event-Generator"',
+  });
 });

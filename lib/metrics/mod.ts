@@ -5,13 +5,16 @@
  * the role's section.
  *
  * ```ts
- * const registry = createRegistry({ role: "ldap" });
+ * const registry = await createRegistry({ role: "event" });
  * serveMetrics(registry, {
- *   listen: config.ldap.metrics_listen,
+ *   listen: config.event.metrics_listen,
  *   health: () => ({ ok: connected, detail: { outboxDepth } }),
  *   signal,
  * });
  * ```
+ *
+ * A role that wants prom-client loaded only when scraped passes a function
+ * making the registry instead (as wgsync-ldap does).
  *
  * @module
  */
@@ -22,6 +25,7 @@ export {
 } from "./registry.ts";
 export {
   type Health,
+  type RegistrySource,
   serveMetrics,
   type ServeMetricsOptions,
 } from "./server.ts";

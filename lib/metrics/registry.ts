@@ -24,9 +24,14 @@
  * comes from `Deno.memoryUsage()` (no permission needed); virtual memory,
  * VmData and open file descriptors are left out rather than shown as 0.
  *
+ * prom-client is imported when the first registry is made, not with this
+ * module: loading it (CommonJS, with its dependencies) takes about 20 ms of
+ * a role's start-up, which wgsync-ldap defers to the first scrape
+ * (`serveMetrics` takes a function making the registry).
+ *
  * @module
  */
-import { collectDefaultMetrics, Gauge, Registry } from "prom-client";
+import type { Registry } from "prom-client";
 
 /** The prefix of every wgsync metric. */
 export const METRIC_PREFIX = "wgsync_";
@@ -50,14 +55,20 @@ export interface CreateRegistryOptions {
 
 /**
  * A new registry for `role`, holding the default process metrics and
- * `wgsync_role_info{role="<role>"} 1`.
+ * `wgsync_role_info{role="<role>"} 1`. Rejects with a `RangeError` when the
+ * role name is not `[a-z][a-z0-9_]*`.
  */
-export function createRegistry(options: CreateRegistryOptions): Registry {
+export async function createRegistry(
+  options: CreateRegistryOptions,
+): Promise<Registry> {
   if (!/^[a-z][a-z0-9_]*$/.test(options.role)) {
     throw new RangeError(
       `Cannot create a metrics registry as the role name is not [a-z][a-z0-9_]*: value is "${options.role}"`,
     );
   }
+  const { collectDefaultMetrics, Gauge, Registry } = await import(
+    "prom-client"
+  );
   const registry = new Registry();
   if (options.defaultMetrics ?? true) {
     collectDefaultMetrics({ register: registry, prefix: METRIC_PREFIX });

@@ -38,18 +38,29 @@ export interface ServeMetricsOptions {
 const logger = getLogger(["lib", "metrics"]);
 
 /**
+ * What {@linkcode serveMetrics} serves: a registry, or a function making it
+ * (called at the first `/metrics`, then its result reused) so that
+ * prom-client is not loaded at start-up.
+ */
+export type RegistrySource = Registry | (() => Promise<Registry>);
+
+/**
  * Serves `registry` and `health` on `options.listen` until `signal` aborts.
  * Returns the server (its `addr` holds the bound port), or `undefined` when
  * no address is configured. Throws a `RangeError` naming the address when it
  * is not `host:port` or not loopback (unless `allowNonLoopback`).
  */
 export function serveMetrics(
-  registry: Registry,
+  registry: RegistrySource,
   options: ServeMetricsOptions = {},
 ): Deno.HttpServer<Deno.NetAddr> | undefined {
   if (options.listen === undefined) return undefined;
   const { hostname, port } = parseListen(options.listen, options);
   const health = options.health ?? (() => ({ ok: true }));
+  let made: Promise<Registry> | undefined;
+  const source = typeof registry === "function"
+    ? () => made ??= registry()
+    : () => Promise.resolve(registry);
   return Deno.serve({
     hostname,
     port,
@@ -64,12 +75,12 @@ export function serveMetrics(
       logger.error("Cannot answer a metrics request: {error}", { error });
       return new Response("internal error\n", { status: 500 });
     },
-  }, (request) => handle(request, registry, health));
+  }, (request) => handle(request, source, health));
 }
 
 async function handle(
   request: Request,
-  registry: Registry,
+  source: () => Promise<Registry>,
   health: () => Health | Promise<Health>,
 ): Promise<Response> {
   const { pathname } = new URL(request.url);
@@ -83,6 +94,7 @@ async function handle(
     });
   }
   if (pathname === "/metrics") {
+    const registry = await source();
     return new Response(await registry.metrics(), {
       headers: { "content-type": registry.contentType },
     });

@@ -87,7 +87,8 @@ export async function runEventGenerator(
       bucket: event.claim_check_bucket,
     });
     if (signal.aborted) return;
-    const registry = options.registry ?? createRegistry({ role: "event" });
+    const registry = options.registry ??
+      await createRegistry({ role: "event" });
     let connections = () => 0;
     const metrics = new EventMetrics(registry, () => connections());
     let pipeline: EventPipeline | undefined = undefined;

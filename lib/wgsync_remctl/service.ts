@@ -81,7 +81,7 @@ export async function runRemctl(options: RunRemctlOptions): Promise<void> {
   });
   const sqs = createSqsClient(settings);
   const s3 = createS3Client(settings);
-  const registry = createRegistry({ role: "remctl" });
+  const registry = await createRegistry({ role: "remctl" });
   const consumers: TargetConsumer[] = [];
   const metricsFor = remctlMetrics(
     registry,

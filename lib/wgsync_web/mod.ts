@@ -81,7 +81,7 @@ export async function runWeb(options: RunWebOptions): Promise<void> {
       logger,
       signal: stop.signal,
     });
-    const registry = createRegistry({ role: "web" });
+    const registry = await createRegistry({ role: "web" });
     const rolesUp = new Gauge({
       name: "wgsync_web_roles_up",
       help: "Watched roles that answered their last scrape.",

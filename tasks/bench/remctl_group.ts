@@ -192,7 +192,7 @@ async function consumerRun(
   const s3 = createS3Client(awsSettings(stack));
   const consumers: TargetConsumer[] = [];
   const metrics = remctlMetrics(
-    createRegistry({ role: "remctl" }),
+    await createRegistry({ role: "remctl" }),
     () => consumers.map((c) => c.status()),
   );
   const consumer = new TargetConsumer({
