@@ -5,6 +5,7 @@ import {
   sleep,
   unlessAborted,
   waitAtMost,
+  yieldToEventLoop,
 } from "../lib/async.ts";
 
 Deno.test("sleep ends when its signal aborts and at once for a signal aborted already", async () => {
@@ -95,4 +96,36 @@ Deno.test("unlessAborted leaves nothing attached to a long-lived signal once its
     await unlessAborted(Promise.reject(new Error("x")), signal).catch(() => {});
   }
   assert.equal(listeners.size, 0);
+});
+
+Deno.test("yieldToEventLoop lets a timer that fell due during synchronous work run, and a signal handler too", async () => {
+  let fired = false;
+  setTimeout(() => fired = true, 1);
+  const busyUntil = performance.now() + 20;
+  while (performance.now() < busyUntil) {
+    // Synchronous work: the timer falls due but cannot run.
+  }
+  assert.equal(fired, false);
+  await yieldToEventLoop();
+  assert.equal(fired, true);
+
+  let signalled = false;
+  const handler = () => signalled = true;
+  Deno.addSignalListener("SIGUSR2", handler);
+  try {
+    Deno.kill(Deno.pid, "SIGUSR2");
+    // Synchronous work until the kernel delivered the signal, then turns of
+    // the loop until the handler ran (each turn polls signals).
+    for (let turn = 0; !signalled && turn < 10_000; turn++) {
+      await yieldToEventLoop();
+    }
+    assert.equal(signalled, true);
+  } finally {
+    Deno.removeSignalListener("SIGUSR2", handler);
+  }
+});
+
+Deno.test("yieldToEventLoop leaves nothing that keeps the process alive", async () => {
+  // The test's resource and op sanitizers fail on an open MessagePort.
+  for (let i = 0; i < 100; i++) await yieldToEventLoop();
 });
