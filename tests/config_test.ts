@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { ConfigError, EX_CONFIG, loadConfig } from "../lib/config/mod.ts";
 import { defineRole, type RoleDefinition, runRole } from "../lib/role/mod.ts";
 import { roleCommand } from "../tasks/launch.ts";
+import { z } from "zod";
 
 const VALID = `
 stop_timeout_seconds = 5
@@ -135,6 +136,24 @@ for (const [what, mutate, message] of INVALID) {
     }
   });
 }
+
+Deno.test("config: validating a file leaves zod's JIT setting as it was, for a valid and an invalid file", () => {
+  const { dir, path } = tempConfig(VALID);
+  try {
+    for (const jitless of [false, true]) {
+      z.config({ jitless });
+      loadConfig(path, { sections: ["ldap"] });
+      assert.equal(z.config().jitless, jitless);
+      assert.throws(() => loadConfig(path, { sections: ["remctl"] }), {
+        name: "ConfigError",
+      });
+      assert.equal(z.config().jitless, jitless);
+    }
+  } finally {
+    z.config({ jitless: false });
+    Deno.removeSync(dir, { recursive: true });
+  }
+});
 
 Deno.test("config: a secret file readable by others is refused", async () => {
   const { dir, path, key } = tempConfig(VALID);

