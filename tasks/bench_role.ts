@@ -25,7 +25,9 @@
  * role's stderr as it comes); spawn → the last `workgroup.created`
  * acknowledged by the server; VmHWM of the role at READY=1 and after the
  * outbox drained (`/proc/PID/status`); the store's size after a SIGTERM.
- * `bench_role_compare.ts` runs it beside those ldapsearch anchors.
+ * `bench_role_compare.ts` runs it beside those ldapsearch anchors. With
+ * `bundle` the role runs as systemd runs it: the bundle `deno task compile`
+ * builds, with its launcher's flags (see `roleArgv`).
  *
  * @module
  */
@@ -74,6 +76,8 @@ export interface RoleRefreshOptions {
   runtimeFlags?: string[];
   /** Where the role's stdout goes: a file path, or nowhere. */
   stdoutFile?: string;
+  /** Run this bundle of the role as its launcher does (see `roleArgv`), not `roles/ldap.ts`. */
+  bundle?: string;
 }
 
 /** The role's configuration for `setup`, its files inside `dir`. */
@@ -236,6 +240,7 @@ export async function roleRefresh(
       extraRead: [dir, stack.dir],
       extraWrite: [dir, ...(options.cpuProfDir ? [options.cpuProfDir] : [])],
       runtimeFlags: [...profile, ...(options.runtimeFlags ?? [])],
+      bundle: options.bundle,
       env: {
         KRB5_CONFIG: stack.krb5Config,
         NOTIFY_SOCKET: notifyPath,

@@ -1,9 +1,9 @@
 /**
  * The comparison `deno task bench:refresh` prints for the role: interleaved
  * runs of wgsync-ldap's first refresh (spawn → READY=1, see
- * `bench_role.ts`) and of ldapsearch as whole processes doing the same
- * searches, with medians, ratios, the role's CPU time, peak RSS and store
- * size.
+ * `bench_role.ts`) — as systemd runs it and from source — and of ldapsearch
+ * as whole processes doing the same searches, with medians, ratios, the
+ * role's CPU time, peak RSS and store size.
  *
  * Alone: `deno run -A tasks/bench_role_compare.ts STACK_DIR [operator|simple]
  * [RUNS] [CPU_PROFILE_DIR]` (with a directory: one run with `--cpu-prof`,
@@ -14,6 +14,8 @@
 
 import { roleRefresh, type RoleRun, type RoleSetup } from "./bench_role.ts";
 import type { StackInfo } from "./stack/types.ts";
+import { median } from "./bench_refresh/common.ts";
+import { bundleRole } from "./compile.ts";
 
 /** The ldapsearch arguments and environment of the anchor for `setup`. */
 export function anchorSearches(
@@ -101,14 +103,6 @@ export async function timeAnchor(
   return performance.now() - started;
 }
 
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const middle = Math.floor(sorted.length / 2);
-  return sorted.length % 2
-    ? sorted[middle]
-    : (sorted[middle - 1] + sorted[middle]) / 2;
-}
-
 /** Options of {@linkcode compareRole}. */
 export interface CompareRoleOptions {
   setup: RoleSetup;
@@ -118,7 +112,12 @@ export interface CompareRoleOptions {
   goal?: number;
 }
 
-/** The role's first refresh beside ldapsearch, interleaved; prints medians, ratios, RSS and store size. */
+/**
+ * The role's first refresh beside ldapsearch, interleaved: as systemd runs
+ * it (the bundle `deno task compile` builds, with its launcher's flags) and
+ * from source; prints medians, ratios, RSS and store size (the details are
+ * the bundle's) and returns the bundle's runs.
+ */
 export async function compareRole(
   stack: StackInfo,
   options: CompareRoleOptions,
@@ -127,22 +126,36 @@ export async function compareRole(
   const runs = options.runs ?? 3;
   const fair = anchorSearches(stack, setup, { maxSsf0: true });
   const full = anchorSearches(stack, setup);
-  // Warm-up: slapd's caches, the KDC's service ticket, Deno's module cache.
-  await timeAnchor(fair);
-  await roleRefresh(stack, { setup });
+  const built = await Deno.makeTempDir({ prefix: "wgsync-bench-bundle-" });
+  const bundle = `${built}/wgsync-ldap.js`;
   const anchors: number[] = [];
   const defaults: number[] = [];
   const ours: RoleRun[] = [];
-  for (let i = 0; i < runs; i++) {
-    anchors.push(await timeAnchor(fair));
-    if (setup === "operator") defaults.push(await timeAnchor(full));
-    const run = await roleRefresh(stack, { setup });
-    if (run.created !== stack.data.workgroups) {
-      throw new Error(
-        `the role sent ${run.created} workgroup.created events, expected ${stack.data.workgroups}`,
-      );
+  const sources: RoleRun[] = [];
+  try {
+    await bundleRole("ldap", bundle);
+    const checked = async (from?: string) => {
+      const run = await roleRefresh(stack, { setup, bundle: from });
+      if (run.created !== stack.data.workgroups) {
+        throw new Error(
+          `the role sent ${run.created} workgroup.created events, expected ${stack.data.workgroups}`,
+        );
+      }
+      return run;
+    };
+    // Warm-up: slapd's caches, the KDC's service ticket, Deno's module and
+    // code caches (of the source and of the bundle).
+    await timeAnchor(fair);
+    await checked();
+    await checked(bundle);
+    for (let i = 0; i < runs; i++) {
+      anchors.push(await timeAnchor(fair));
+      if (setup === "operator") defaults.push(await timeAnchor(full));
+      ours.push(await checked(bundle));
+      sources.push(await checked());
     }
-    ours.push(run);
+  } finally {
+    await Deno.remove(built, { recursive: true });
   }
   const a = median(anchors);
   const m = (pick: (run: RoleRun) => number) => median(ours.map(pick));
@@ -172,19 +185,24 @@ export async function compareRole(
       }`,
     );
   }
-  console.log(
-    `  wgsync-ldap spawn → READY=1  median ${ms(ready)}  ratio ${
-      (ready / a).toFixed(2)
-    }${options.goal ? ` (goal <= ${options.goal})` : ""}${
-      setup === "operator"
-        ? `; against ldapsearch's default ${
-          (ready / median(defaults)).toFixed(2)
-        }`
-        : ""
-    }  [runs: ldapsearch ${anchors.map((v) => v.toFixed(0)).join(" ")} | role ${
-      ours.map((run) => run.readyMs.toFixed(0)).join(" ")
-    }]`,
-  );
+  const line = (what: string, runs: RoleRun[]) => {
+    const value = median(runs.map((run) => run.readyMs));
+    console.log(
+      `  wgsync-ldap spawn → READY=1 ${what}  median ${ms(value)}  ratio ${
+        (value / a).toFixed(2)
+      }${options.goal ? ` (goal <= ${options.goal})` : ""}${
+        setup === "operator"
+          ? `; against ldapsearch's default ${
+            (value / median(defaults)).toFixed(2)
+          }`
+          : ""
+      }  [runs: ldapsearch ${
+        anchors.map((v) => v.toFixed(0)).join(" ")
+      } | role ${runs.map((run) => run.readyMs.toFixed(0)).join(" ")}]`,
+    );
+  };
+  line("as systemd runs it (deno task compile's bundle)", ours);
+  line("from source (roles/ldap.ts, as deno task dev:ldap)", sources);
   console.log(
     `  spawn → first log line ${ms(m((run) => run.firstLogMs))}${
       setup === "operator"

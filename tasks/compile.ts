@@ -21,9 +21,8 @@ import {
   permissionFlags,
   ROLE_PERMISSIONS,
   type RoleName,
-  v8Flags,
 } from "../lib/permissions.ts";
-import { roleModule } from "./launch.ts";
+import { roleModule, runtimeFlags } from "./launch.ts";
 
 /** Where installed artifacts live on the target (the units' ExecStart). */
 export const INSTALL_LIB = "/usr/lib/wgsync";
@@ -43,17 +42,6 @@ export interface ArtifactsManifest {
   reason: string;
   /** Command name → files relative to the output directory. */
   roles: Record<string, string[]>;
-}
-
-/** The flags `role` runs with besides its permissions. */
-function runtimeFlags(role: RoleName): string[] {
-  const config = JSON.parse(
-    Deno.readTextFileSync(new URL("../deno.json", import.meta.url)),
-  );
-  return [
-    ...(config.unstable ?? []).map((name: string) => `--unstable-${name}`),
-    ...v8Flags(role),
-  ];
 }
 
 /** The launcher script of a bundled role. */
@@ -95,6 +83,19 @@ async function run(args: string[], env?: Record<string, string>) {
       }`,
     );
   }
+}
+
+/** `deno bundle`s `roles/<role>.ts` (every dependency inlined) into `path`. */
+export async function bundleRole(role: RoleName, path: string): Promise<void> {
+  await run([
+    "bundle",
+    "--frozen",
+    "--platform",
+    "deno",
+    "--output",
+    path,
+    roleModule(role),
+  ]);
 }
 
 /**
@@ -167,15 +168,7 @@ export async function compileAll(
       await checkExecutable(`${out}/bin/${name}`, name, denort);
       manifest.roles[name] = [`bin/${name}`];
     } else {
-      await run([
-        "bundle",
-        "--frozen",
-        "--platform",
-        "deno",
-        "--output",
-        `${out}/lib/${name}.js`,
-        roleModule(role),
-      ]);
+      await bundleRole(role, `${out}/lib/${name}.js`);
       await Deno.writeTextFile(`${out}/bin/${name}`, launcher(role), {
         mode: 0o755,
       });

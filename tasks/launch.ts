@@ -22,6 +22,21 @@ import {
   v8Flags,
 } from "../lib/permissions.ts";
 
+/**
+ * The flags `role` runs with besides its permissions where no deno.json is
+ * read (a bundle's launcher): deno.json's unstable features and the role's
+ * V8 flags.
+ */
+export function runtimeFlags(role: RoleName): string[] {
+  const config = JSON.parse(
+    Deno.readTextFileSync(new URL("../deno.json", import.meta.url)),
+  );
+  return [
+    ...(config.unstable ?? []).map((name: string) => `--unstable-${name}`),
+    ...v8Flags(role),
+  ];
+}
+
 /** The path of a role's module, `roles/<role>.ts`. */
 export function roleModule(role: RoleName): string {
   return new URL(`../roles/${role}.ts`, import.meta.url).pathname;
@@ -33,25 +48,35 @@ export interface RoleArgvOptions extends PermissionFlagsOptions {
   args?: readonly string[];
   /** Further `deno run` flags before the module, e.g. `["--cpu-prof"]`. @default {[]} */
   runtimeFlags?: readonly string[];
+  /**
+   * Run this bundle of the role (`bundleRole` in compile.ts, as `deno task
+   * compile` builds it) the way its launcher does — `--no-config` with
+   * {@linkcode runtimeFlags} — instead of `roles/<role>.ts`.
+   * @default {undefined}
+   */
+  bundle?: string;
 }
 
 /**
  * The whole command line: `[deno, "run", "--frozen", "--cached-only",
- * ...permissions, ...v8 flags, roles/<role>.ts, ...args]`.
+ * ...permissions, ...v8 flags, roles/<role>.ts, ...args]`, or with
+ * `bundle` the launcher's flags and the bundle.
  */
 export function roleArgv(
   role: RoleName,
   options: RoleArgvOptions = {},
 ): string[] {
+  const { bundle } = options;
   return [
     Deno.execPath(),
     "run",
-    "--frozen",
-    "--cached-only",
+    ...(bundle === undefined
+      ? ["--frozen", "--cached-only"]
+      : ["--cached-only", "--no-config", ...runtimeFlags(role)]),
     ...permissionFlags(role, options),
-    ...v8Flags(role),
+    ...(bundle === undefined ? v8Flags(role) : []),
     ...(options.runtimeFlags ?? []),
-    roleModule(role),
+    bundle ?? roleModule(role),
     ...(options.args ?? []),
   ];
 }

@@ -6,13 +6,19 @@
  * people then workgroups), interleaved with its anchors in the same run:
  * ldapsearch `-E '!sync=ro'` as whole processes for each set-up, and
  * python-ldap's SyncreplConsumer writing the same entries into SQLite
- * (simple bind; tasks/bench/syncrepl_sqlite.py).
+ * (simple bind; tasks/bench/syncrepl_sqlite.py). For `operator`, also
+ * ldapsearch with its default SASL layer (SSF 256 inside TLS): the anchor the
+ * issue's goals were measured against. The role runs as systemd runs it (the
+ * bundle `deno task compile` builds, with its launcher's flags) and from
+ * source (`roles/ldap.ts`, as `deno task dev:ldap` runs it).
  *
  * @module
  */
 
 import { roleRefresh, type RoleRun, type RoleSetup } from "../bench_role.ts";
 import { anchorSearches, timeAnchor } from "../bench_role_compare.ts";
+import { median } from "../bench_refresh/common.ts";
+import { bundleRole } from "../compile.ts";
 import { down, up } from "../stack/mod.ts";
 import type { StackInfo } from "../stack/types.ts";
 
@@ -21,13 +27,17 @@ export interface RefreshFigures {
   groups: number;
   members: number;
   runs: number;
-  /** ldapsearch whole process, ms, per set-up. */
+  /** ldapsearch whole process doing the role's work, ms, per set-up. */
   ldapsearchMs: Record<RoleSetup, number>;
+  /** ldapsearch with its default SASL layer inside TLS (operator), ms. */
+  ldapsearchDefaultMs: number;
   /** python-ldap SyncreplConsumer → SQLite, whole process, ms; undefined when python-ldap is missing. */
   pythonMs?: number;
   pythonRssKiB?: number;
-  /** The role per set-up. */
+  /** The role per set-up, as systemd runs it (the bundle and its launcher's flags). */
   role: Record<RoleSetup, RoleRun>;
+  /** The role per set-up from source (`roles/ldap.ts`). */
+  source: Record<RoleSetup, RoleRun>;
 }
 
 const PYTHON = "/usr/bin/python3";
@@ -82,14 +92,6 @@ async function timePython(
   }
 }
 
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const middle = Math.floor(sorted.length / 2);
-  return sorted.length % 2
-    ? sorted[middle]
-    : (sorted[middle - 1] + sorted[middle]) / 2;
-}
-
 /** Starts a stack of `groups` × `members`, measures, stops it. */
 export async function measureRefresh(
   dir: string,
@@ -108,31 +110,55 @@ export async function measureRefresh(
     people: Math.max(members, 1000),
     log: () => {},
   });
+  const built = await Deno.makeTempDir({ prefix: "wgsync-bench-bundle-" });
   try {
+    const bundle = `${built}/wgsync-ldap.js`;
+    await bundleRole("ldap", bundle);
     const setups: RoleSetup[] = ["simple", "operator"];
     const searches = {
       simple: anchorSearches(stack, "simple"),
       operator: anchorSearches(stack, "operator", { maxSsf0: true }),
     };
-    // Warm-up: slapd's caches, the service ticket, Deno's module cache.
+    const defaultSearches = anchorSearches(stack, "operator");
+    // Warm-up: slapd's caches, the service ticket, Deno's module and code
+    // caches (of the source and of the bundle).
     await timeAnchor(searches.simple);
+    await roleRefresh(stack, { setup: "simple" });
+    await roleRefresh(stack, { setup: "simple", bundle });
     const anchors: Record<RoleSetup, number[]> = { simple: [], operator: [] };
+    const defaults: number[] = [];
     const roles: Record<RoleSetup, RoleRun[]> = { simple: [], operator: [] };
+    const sources: Record<RoleSetup, RoleRun[]> = { simple: [], operator: [] };
     const python: { ms: number; rssKiB: number }[] = [];
+    const checked = async (setup: RoleSetup, from?: string) => {
+      const role = await roleRefresh(stack, { setup, bundle: from });
+      if (role.created !== groups) {
+        throw new Error(
+          `wgsync-ldap sent ${role.created} workgroup.created events, expected ${groups}`,
+        );
+      }
+      return role;
+    };
     for (let run = 0; run < runs; run++) {
       for (const setup of setups) {
         anchors[setup].push(await timeAnchor(searches[setup]));
-        const role = await roleRefresh(stack, { setup });
-        if (role.created !== groups) {
-          throw new Error(
-            `wgsync-ldap sent ${role.created} workgroup.created events, expected ${groups}`,
-          );
+        if (setup === "operator") {
+          defaults.push(await timeAnchor(defaultSearches));
         }
+        const role = await checked(setup, bundle);
         roles[setup].push(role);
+        const source = await checked(setup);
+        sources[setup].push(source);
         log(
           `bench: ${groups} × ${members} ${setup}: ldapsearch ${
             anchors[setup].at(-1)!.toFixed(0)
-          } ms, wgsync-ldap READY=1 ${role.readyMs.toFixed(0)} ms`,
+          } ms${
+            setup === "operator"
+              ? ` (default SASL layer ${defaults.at(-1)!.toFixed(0)} ms)`
+              : ""
+          }, wgsync-ldap READY=1 ${role.readyMs.toFixed(0)} ms (from source ${
+            source.readyMs.toFixed(0)
+          } ms)`,
         );
       }
       if (options.python) {
@@ -150,8 +176,8 @@ export async function measureRefresh(
         );
       }
     }
-    const pick = (setup: RoleSetup): RoleRun => {
-      const sorted = [...roles[setup]].sort((a, b) => a.readyMs - b.readyMs);
+    const pick = (of: RoleRun[]): RoleRun => {
+      const sorted = [...of].sort((a, b) => a.readyMs - b.readyMs);
       return sorted[Math.floor(sorted.length / 2)];
     };
     return {
@@ -162,13 +188,19 @@ export async function measureRefresh(
         simple: median(anchors.simple),
         operator: median(anchors.operator),
       },
+      ldapsearchDefaultMs: median(defaults),
       pythonMs: python.length ? median(python.map((p) => p.ms)) : undefined,
       pythonRssKiB: python.length
         ? median(python.map((p) => p.rssKiB))
         : undefined,
-      role: { simple: pick("simple"), operator: pick("operator") },
+      role: { simple: pick(roles.simple), operator: pick(roles.operator) },
+      source: {
+        simple: pick(sources.simple),
+        operator: pick(sources.operator),
+      },
     };
   } finally {
+    await Deno.remove(built, { recursive: true });
     await down(dir);
   }
 }

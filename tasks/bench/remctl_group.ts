@@ -39,6 +39,7 @@ import { stackAwsConfig } from "../stack/aws.ts";
 import { remctlCliCall } from "./remctl_cli.ts";
 import { DEMO_ARGUMENTS } from "../stack/config.ts";
 import type { StackInfo } from "../stack/types.ts";
+import { median } from "../bench_refresh/common.ts";
 
 /** Rate and latency of one way of running the commands. */
 export interface Rate {
@@ -84,11 +85,6 @@ function benchEvent(workgroup: string, seq: number): WorkgroupEvent {
     seq,
     observedAt: new Date().toISOString(),
   };
-}
-
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.floor(sorted.length / 2)];
 }
 
 /** CPU seconds (user + system) the process `pid` used so far. */
