@@ -176,10 +176,10 @@ function render(): string {
     "",
     "## First refresh: wgsync-ldap spawn → READY=1",
     "",
-    "`simple`: simple bind, no TLS, workgroups only. `operator`: the stack's own config (StartTLS + SASL GSSAPI from the k5start cache, people then workgroups); its same-work ldapsearch anchor uses StartTLS + GSSAPI with `-O maxssf=0` (the role negotiates no SASL layer inside TLS), the default one adds ldapsearch's own SASL layer (SSF 256 inside TLS; the anchor the first-refresh goals were set against: within 2.5× at 20,000 × 20 and 2× at 100,000 × 10). wgsync-ldap runs as systemd runs it — the bundle `deno task compile` builds, with its launcher's flags — and, in the next column, from source (`roles/ldap.ts`, as `deno task dev:ldap`); the figures after that are the bundle's. The role sends its events over the channel to an acknowledging server (tasks/bench_role.ts). python-ldap: SyncreplConsumer, refreshOnly, simple bind, every entry into SQLite in one transaction, whole process.",
+    "`simple`: simple bind, no TLS, workgroups only. `operator`: the stack's own config (StartTLS + SASL GSSAPI from the k5start cache, people then workgroups); its same-work ldapsearch anchor uses StartTLS + GSSAPI with `-O maxssf=0` (the role negotiates no SASL layer inside TLS), the default one adds ldapsearch's own SASL layer (SSF 256 inside TLS; the anchor the first-refresh goals were set against: within 2.5× at 20,000 × 20 and 2× at 100,000 × 10). wgsync-ldap runs as systemd runs it — the bundle `deno task compile` builds, with its launcher's flags — and, in the next column, from source (`roles/ldap.ts`, as `deno task dev:ldap`); the figures after that are the bundle's. The role sends its events over the channel to an acknowledging server (tasks/bench_role.ts). python-ldap: SyncreplConsumer, refreshOnly, simple bind, every entry into SQLite in one transaction, whole process. Storage floor: bare node:sqlite writing rows of the same shape into the store's schema with its tuning, no LDAP (tasks/bench/store_floor.ts).",
     "",
-    "| workgroups × members | set-up | ldapsearch same work | ldapsearch default | python-ldap → SQLite | wgsync-ldap READY=1 | from source | ratio to ldapsearch same work | ratio to ldapsearch default | ratio to python-ldap | entries/s | CPU at READY=1 | peak RSS wgsync-ldap | peak RSS python | store |",
-    "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+    "| workgroups × members | set-up | ldapsearch same work | ldapsearch default | python-ldap → SQLite | storage floor | wgsync-ldap READY=1 | from source | ratio to ldapsearch same work | ratio to ldapsearch default | ratio to python-ldap | entries/s | CPU at READY=1 | peak RSS wgsync-ldap | peak RSS python | store |",
+    "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
   ];
   for (const f of refresh) {
     for (const setup of ["simple", "operator"] as const) {
@@ -194,9 +194,9 @@ function render(): string {
           ms(anchor)
         } | ${withLayer === undefined ? "—" : ms(withLayer)} | ${
           py === undefined ? "—" : ms(py)
-        } | ${ms(role.readyMs)} | ${ms(f.source[setup].readyMs)} | ${
-          (role.readyMs / anchor).toFixed(2)
-        } | ${
+        } | ${ms(f.storeFloorMs)} | ${ms(role.readyMs)} | ${
+          ms(f.source[setup].readyMs)
+        } | ${(role.readyMs / anchor).toFixed(2)} | ${
           withLayer === undefined ? "—" : (role.readyMs / withLayer).toFixed(2)
         } | ${py === undefined ? "—" : (role.readyMs / py).toFixed(2)} | ${
           per(f.groups, role.readyMs)

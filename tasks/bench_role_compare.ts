@@ -16,6 +16,7 @@ import { roleRefresh, type RoleRun, type RoleSetup } from "./bench_role.ts";
 import type { StackInfo } from "./stack/types.ts";
 import { median } from "./bench_refresh/common.ts";
 import { bundleRole } from "./compile.ts";
+import { storeFloor } from "./bench/store_floor.ts";
 
 /** The ldapsearch arguments and environment of the anchor for `setup`. */
 export function anchorSearches(
@@ -132,6 +133,7 @@ export async function compareRole(
   const defaults: number[] = [];
   const ours: RoleRun[] = [];
   const sources: RoleRun[] = [];
+  const floors: number[] = [];
   try {
     await bundleRole("ldap", bundle);
     const checked = async (from?: string) => {
@@ -153,6 +155,7 @@ export async function compareRole(
       if (setup === "operator") defaults.push(await timeAnchor(full));
       ours.push(await checked(bundle));
       sources.push(await checked());
+      floors.push(await storeFloor(stack));
     }
   } finally {
     await Deno.remove(built, { recursive: true });
@@ -203,6 +206,14 @@ export async function compareRole(
   };
   line("as systemd runs it (deno task compile's bundle)", ours);
   line("from source (roles/ldap.ts, as deno task dev:ldap)", sources);
+  const floor = median(floors);
+  console.log(
+    `  storage floor: bare node:sqlite writing rows of the same shape into the store's schema (tasks/bench/store_floor.ts)  median ${
+      ms(floor)
+    } = ${(floor / a).toFixed(2)} × ldapsearch  [runs: ${
+      floors.map((v) => v.toFixed(0)).join(" ")
+    }]`,
+  );
   console.log(
     `  spawn → first log line ${ms(m((run) => run.firstLogMs))}${
       setup === "operator"

@@ -10,7 +10,8 @@
  * ldapsearch with its default SASL layer (SSF 256 inside TLS): the anchor the
  * issue's goals were measured against. The role runs as systemd runs it (the
  * bundle `deno task compile` builds, with its launcher's flags) and from
- * source (`roles/ldap.ts`, as `deno task dev:ldap` runs it).
+ * source (`roles/ldap.ts`, as `deno task dev:ldap` runs it). The storage
+ * floor (tasks/bench/store_floor.ts) is measured in each run too.
  *
  * @module
  */
@@ -19,6 +20,7 @@ import { roleRefresh, type RoleRun, type RoleSetup } from "../bench_role.ts";
 import { anchorSearches, timeAnchor } from "../bench_role_compare.ts";
 import { median } from "../bench_refresh/common.ts";
 import { bundleRole } from "../compile.ts";
+import { storeFloor } from "./store_floor.ts";
 import { down, up } from "../stack/mod.ts";
 import type { StackInfo } from "../stack/types.ts";
 
@@ -31,6 +33,8 @@ export interface RefreshFigures {
   ldapsearchMs: Record<RoleSetup, number>;
   /** ldapsearch with its default SASL layer inside TLS (operator), ms. */
   ldapsearchDefaultMs: number;
+  /** Bare node:sqlite writing rows of the same shape (tasks/bench/store_floor.ts), ms. */
+  storeFloorMs: number;
   /** python-ldap SyncreplConsumer → SQLite, whole process, ms; undefined when python-ldap is missing. */
   pythonMs?: number;
   pythonRssKiB?: number;
@@ -127,6 +131,7 @@ export async function measureRefresh(
     await roleRefresh(stack, { setup: "simple", bundle });
     const anchors: Record<RoleSetup, number[]> = { simple: [], operator: [] };
     const defaults: number[] = [];
+    const floors: number[] = [];
     const roles: Record<RoleSetup, RoleRun[]> = { simple: [], operator: [] };
     const sources: Record<RoleSetup, RoleRun[]> = { simple: [], operator: [] };
     const python: { ms: number; rssKiB: number }[] = [];
@@ -161,6 +166,7 @@ export async function measureRefresh(
           } ms)`,
         );
       }
+      floors.push(await storeFloor(stack));
       if (options.python) {
         const result = await timePython(stack);
         if (result.entries !== groups) {
@@ -189,6 +195,7 @@ export async function measureRefresh(
         operator: median(anchors.operator),
       },
       ldapsearchDefaultMs: median(defaults),
+      storeFloorMs: median(floors),
       pythonMs: python.length ? median(python.map((p) => p.ms)) : undefined,
       pythonRssKiB: python.length
         ? median(python.map((p) => p.rssKiB))
