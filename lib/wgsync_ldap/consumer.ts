@@ -34,7 +34,7 @@ import { Listing } from "./listing.ts";
 import { runSyncLoop } from "./sync_loop.ts";
 import { LdapMetrics } from "./metrics.ts";
 import { serveMetrics } from "../metrics/mod.ts";
-import { abortPromise, sleep, waitAtMost, yieldToEventLoop } from "../async.ts";
+import { abortPromise, waitAtMost, yieldToEventLoop } from "../async.ts";
 import { followWithRetry, StoreProblems } from "./store_retry.ts";
 import type { ConsumerOptions } from "./run.ts";
 import { type Applied, WorkgroupApplier } from "./workgroups.ts";
