@@ -7,9 +7,12 @@
  * run (absolute figures are noisy on a shared machine; the ratios are what
  * we track):
  *
- * 1. wgsync-ldap's first refresh, spawn → READY=1, at each size, beside
- *    ldapsearch `-E '!sync=ro'` (whole process) and python-ldap's
- *    SyncreplConsumer writing the entries into SQLite (tasks/bench/refresh.ts);
+ * 1. wgsync-ldap's first refresh, spawn → READY=1, at each size, as systemd
+ *    runs it (the bundle `deno task compile` builds) and from source, beside
+ *    ldapsearch `-E '!sync=ro'` doing the same work (whole process; for the
+ *    operator set-up also with ldapsearch's default SASL layer), python-ldap's
+ *    SyncreplConsumer writing the entries into SQLite, and the storage floor
+ *    (bare node:sqlite writing rows of the same shape; tasks/bench/refresh.ts);
  * 2. the pipeline on the sample data: latency LDAP write → SNS accepted →
  *    remctl backend ran, persist-phase changes/s to acknowledged / SNS
  *    accepted / remctl ran beside ldapmodify, a bare PublishBatch loop and
