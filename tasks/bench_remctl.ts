@@ -11,7 +11,11 @@
  * - wgsync-remctl's client (`RemctlPool`, kept-open protocol v3 connections)
  *   at concurrency 1 and 8;
  * - `libremctl` through FFI (one kept-open connection, synchronous calls) —
- *   the alternative the client was chosen against.
+ *   the alternative the client was chosen against — and on 8 kept-open
+ *   connections at once, one worker thread each: what remctld sustains with
+ *   libremctl as the client, the ceiling for any client on this machine when
+ *   the server is the bound (for the command with output libremctl itself
+ *   waits about 40 ms a call, so there it is not).
  *
  * Prints commands/s and per-command latency p50/p99 for each, and the goals
  * (concurrency 8 at least 10× the CLI's rate; concurrency 1 latency under a
@@ -30,6 +34,11 @@ import { down, type StackInfo, up } from "./stack/mod.ts";
 import { BENCH_COMMANDS } from "./stack/remctld.ts";
 import { remctlCliCall } from "./bench/remctl_cli.ts";
 import { formatGroupRate, groupRate } from "./bench/remctl_group.ts";
+import {
+  LibremctlConnection,
+  libremctlParallel,
+  type LibremctlTarget,
+} from "./bench/remctl_ffi.ts";
 
 interface Figures {
   rate: number;
@@ -103,67 +112,25 @@ async function client(
   }
 }
 
-/** libremctl 3.18 through FFI, synchronous calls on one kept-open connection. */
-function libremctl(stack: StackInfo, argv: string[], n: number): Figures {
-  const lib = Deno.dlopen("libremctl.so.1", {
-    remctl_new: { parameters: [], result: "pointer" },
-    remctl_set_ccache: { parameters: ["pointer", "buffer"], result: "i32" },
-    remctl_open: {
-      parameters: ["pointer", "buffer", "u16", "buffer"],
-      result: "i32",
-    },
-    remctl_command: { parameters: ["pointer", "buffer"], result: "i32" },
-    remctl_output: { parameters: ["pointer"], result: "pointer" },
-    remctl_error: { parameters: ["pointer"], result: "pointer" },
-    remctl_close: { parameters: ["pointer"], result: "void" },
-  });
-  const cs = (text: string) => encoder.encode(`${text}\0`);
-  const r = lib.symbols.remctl_new();
-  const fail = (what: string) =>
-    new Error(
-      `libremctl ${what}: ${
-        Deno.UnsafePointerView.getCString(lib.symbols.remctl_error(r)!)
-      }`,
-    );
+/** libremctl through FFI, synchronous calls on one kept-open connection. */
+function libremctl(
+  target: LibremctlTarget,
+  argv: string[],
+  n: number,
+): Figures {
+  const connection = new LibremctlConnection(target);
   try {
-    lib.symbols.remctl_set_ccache(r, cs(`FILE:${stack.ccaches.remctlClient}`));
-    if (
-      !lib.symbols.remctl_open(
-        r,
-        cs(stack.remctl.host),
-        stack.remctl.port,
-        cs(stack.remctl.service),
-      )
-    ) {
-      throw fail("open");
-    }
-    const strings = argv.map(cs);
-    const vector = new BigUint64Array(strings.length + 1);
-    strings.forEach((s, i) =>
-      vector[i] = BigInt(Deno.UnsafePointer.value(Deno.UnsafePointer.of(s)))
-    );
-    const run = () => {
-      if (!lib.symbols.remctl_command(r, vector)) throw fail("command");
-      for (;;) {
-        const output = lib.symbols.remctl_output(r);
-        if (output === null) throw fail("output");
-        const type = new Deno.UnsafePointerView(output).getInt32(0);
-        if (type === 1 || type === 3) return; // status, done
-        if (type === 2) throw fail("remote error");
-      }
-    };
-    run();
+    connection.run(argv);
     const latencies: number[] = [];
     const started = performance.now();
     for (let i = 0; i < n; i++) {
       const t = performance.now();
-      run();
+      connection.run(argv);
       latencies.push(performance.now() - t);
     }
     return figures(latencies, performance.now() - started);
   } finally {
-    lib.symbols.remctl_close(r);
-    lib.close();
+    connection.close();
   }
 }
 
@@ -205,18 +172,34 @@ if (import.meta.main) {
       const anchor = await cli(stack, [...argv], n);
       const one = await client(stack, [...argv], n, 1);
       const eight = await client(stack, [...argv], n, 8);
-      const ffi = libremctl(stack, [...argv], n);
+      const target: LibremctlTarget = {
+        host: stack.remctl.host,
+        port: stack.remctl.port,
+        service: stack.remctl.service,
+        ccache: stack.ccaches.remctlClient,
+      };
+      const ffi = libremctl(target, [...argv], n);
+      const parallel = await libremctlParallel(target, [...argv], {
+        n,
+        connections: 8,
+      });
+      const ceiling = figures(parallel.latencies, parallel.elapsedMs);
       console.log(`\ncommand ${kind} (${argv.join(" ")}):`);
       console.log(line("remctl CLI, sequential (anchor)", anchor));
       console.log(line("wgsync-remctl client, concurrency 1", one));
       console.log(line("wgsync-remctl client, concurrency 8", eight));
       console.log(line("libremctl FFI, sync, kept open", ffi));
+      console.log(line("libremctl FFI, 8 connections at once", ceiling));
       console.log(
         `  goals: concurrency 8 ≥ 10× the CLI's rate: ${
           (eight.rate / anchor.rate).toFixed(1)
         }×; concurrency 1 p50 < 1/3 of the CLI's: ${
           (one.p50 / anchor.p50).toFixed(2)
-        } of it`,
+        } of it; libremctl on 8 connections at once (remctld's own rate when the server is the bound): ${
+          (ceiling.rate / anchor.rate).toFixed(1)
+        }× the CLI's; concurrency 8 ${
+          (eight.rate / ceiling.rate).toFixed(2)
+        }× that`,
       );
     }
     console.log(formatGroupRate(
