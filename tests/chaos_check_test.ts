@@ -14,38 +14,7 @@ import {
   rebuild,
 } from "../tasks/chaos/check.ts";
 import { rebuildByCsn } from "../tasks/chaos/downstream.ts";
-
-const FIELDS = ["type", "workgroup", "member.dn", "previous", "id", "csn"];
-const dn = (uid: string) => `uid=${uid},ou=people,dc=example,dc=edu`;
-
-function call(
-  type: string,
-  workgroup: string,
-  options: {
-    id: string;
-    csn: string;
-    member?: string;
-    previous?: string;
-    members?: string[];
-    exitCode?: number;
-  },
-): DemoCall {
-  return {
-    argv: [
-      "demo",
-      type,
-      workgroup,
-      options.member ?? "",
-      options.previous ?? "",
-      options.id,
-      options.csn,
-    ],
-    stdin: options.members === undefined
-      ? ""
-      : JSON.stringify(options.members.map((m) => ({ dn: m, id: m }))),
-    exitCode: options.exitCode ?? 0,
-  };
-}
+import { call, calls, dn, FIELDS } from "./helpers/chaos_calls.ts";
 
 /** A history over two workgroups: created, members, a failed call retried, a duplicate, a rename, a snapshot. */
 const CALLS: DemoCall[] = [
@@ -276,9 +245,6 @@ Deno.test("a stale event of a lagging consumer (another id, an older csn) breaks
     [["uit:g", [dn("x")]]],
   );
 });
-
-const calls = (list: DemoCall[]) =>
-  parseCalls(list.map((c) => JSON.stringify(c)).join("\n"), FIELDS);
 
 /**
  * What one stem's FIFO group delivers, in directory order: a change of g0

@@ -23,11 +23,15 @@
  * - `workgroup.deleted`: stale below the latest csn applied to the name
  *   (the name changed after it: a re-use or a lagging copy); otherwise the
  *   name is gone, its floor the deletion's csn.
- * - `workgroup.renamed`: the previous name's state moves (members with their
- *   csns) unless the new name already exists downstream (this move was
- *   applied already, by another consumer's copy) or the previous name was
- *   re-established after it; the previous name is gone from the rename's
- *   csn on.
+ * - `workgroup.renamed`: skipped when the previous name was re-established
+ *   after it. The previous name's state moves to the new name (members with
+ *   their csns) unless the new name exists already (the move applied from
+ *   another consumer's copy, or a lagging pair that first saw the entry under
+ *   its new name created it) or went after the rename (deleted or renamed
+ *   on: a late copy); the new name's floor stays (a rename lists no members,
+ *   and a lagging copy's later csn must not hide the member changes between)
+ *   and it takes nothing the previous name saw after it was gone. Either way
+ *   the previous name is gone from the rename's csn on.
  *
  * Events carry no entryUUID, so two entries that held one name are told
  * apart only by csn; a lagging pair's stale snapshot taken before a later
@@ -156,15 +160,34 @@ function apply(
       return true;
     case "workgroup.renamed": {
       const previous = state(event.previous ?? "");
-      if (s.exists || (previous.exists && csn < previous.floor)) return false;
-      const moved = previous.exists ? previous.members : new Map();
-      for (const [key, member] of s.members) {
-        if (member.csn > csn) moved.set(key, member);
+      // The previous name was established again after this rename.
+      if (previous.exists && csn < previous.floor) return false;
+      const retires = previous.exists;
+      if (!s.exists && csn >= s.floor) {
+        const moved = previous.exists ? previous.members : new Map();
+        for (const [key, member] of s.members) {
+          if (member.csn > csn) moved.set(key, member);
+        }
+        s.members = moved;
+        s.exists = true;
+        // The floor stays: a rename carries no member list, and a lagging
+        // copy's rename (a later csn) must not hide the member events
+        // between the rename and that csn.
+        // What the previous name saw after it was gone (a lagging copy's
+        // deletion under the old name) is no fact about the new one.
+        s.latest = max(
+          previous.exists ? max(s.latest, previous.latest) : s.latest,
+          csn,
+        );
+      } else if (!retires) {
+        // The new name is there already (this move applied from another
+        // consumer's copy) or went after this rename (deleted, renamed
+        // on): a late copy of the rename.
+        return false;
       }
-      s.members = moved;
-      s.exists = true;
-      s.floor = csn;
-      s.latest = max(max(s.latest, previous.latest), csn);
+      // Otherwise the new name is there already (a lagging copy first saw
+      // the entry under it and created it) or went after this rename; the
+      // previous name went all the same.
       previous.exists = false;
       previous.floor = max(previous.floor, csn);
       previous.latest = max(previous.latest, csn);
