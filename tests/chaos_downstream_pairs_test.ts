@@ -124,3 +124,39 @@ Deno.test("a lagging copy of a rename with a later csn hides no member change ma
     [],
   );
 });
+
+Deno.test("a member change of the old name delivered after the rename, older than it, reaches the renamed workgroup", () => {
+  // x added (c61) and removed (c65), the entry renamed (c71). The pair that
+  // saw the removal published it late, after the other pair's copy of the
+  // rename (coalesced, c72).
+  const events = calls([
+    call("workgroup.created", "uit:old", {
+      id: "a1",
+      csn: "c59",
+      members: [dn("u1")],
+    }),
+    call("member.added", "uit:old", { id: "b1", csn: "c61", member: dn("x") }),
+    call("workgroup.renamed", "uit:new", {
+      id: "a2",
+      csn: "c72",
+      previous: "uit:old",
+    }),
+    call("member.removed", "uit:old", {
+      id: "b2",
+      csn: "c65",
+      member: dn("x"),
+    }),
+    call("workgroup.renamed", "uit:new", {
+      id: "b3",
+      csn: "c71",
+      previous: "uit:old",
+    }),
+  ]);
+  assert.deepEqual(
+    compare(
+      rebuildByCsn(events).memberships,
+      new Map([["uit:new", [dn("u1")]]]),
+    ),
+    [],
+  );
+});

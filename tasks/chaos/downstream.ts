@@ -13,7 +13,9 @@
  * event still leaves its member wrong.
  *
  * - `member.added` / `member.removed`: stale below the name's floor or the
- *   member's own csn.
+ *   member's own csn. A change of a name renamed since, older than the
+ *   rename (a lagging pair's, delivered after it), is the renamed entry's:
+ *   it goes to the new name.
  * - `workgroup.created`: stale below the floor; otherwise each listed member
  *   present and each other one absent, unless the member's csn is newer.
  * - `workgroup.snapshot`: always applied like `created`, and lowers the floor
@@ -55,6 +57,8 @@ interface NameState {
   /** The greatest csn applied to the name. */
   latest: string;
   members: Map<string, MemberState>;
+  /** Where the name went by its rename, and that rename's csn. */
+  renamedTo?: { name: string; csn: string };
 }
 
 const max = (a: string, b: string) => a < b ? b : a;
@@ -121,14 +125,30 @@ function apply(
   switch (event.type) {
     case "member.added":
     case "member.removed": {
+      // A change older than the rename of its name, delivered after it (a
+      // lagging pair's): the entry holds the new name now.
+      let target = s;
+      const followed = new Set<NameState>([s]);
+      while (
+        !target.exists && target.renamedTo !== undefined &&
+        csn < target.renamedTo.csn
+      ) {
+        const next = state(target.renamedTo.name);
+        if (followed.has(next)) break;
+        followed.add(next);
+        target = next;
+      }
       const key = memberKey(event.member ?? "");
-      const member = s.members.get(key);
-      if (csn < s.floor || (member !== undefined && csn < member.csn)) {
+      const member = target.members.get(key);
+      if (csn < target.floor || (member !== undefined && csn < member.csn)) {
         return false;
       }
-      s.members.set(key, { present: event.type === "member.added", csn });
-      s.exists = true;
-      s.latest = max(s.latest, csn);
+      target.members.set(key, {
+        present: event.type === "member.added",
+        csn,
+      });
+      target.exists = true;
+      target.latest = max(target.latest, csn);
       return true;
     }
     case "workgroup.created":
@@ -149,6 +169,7 @@ function apply(
       s.exists = true;
       s.floor = csn;
       s.latest = max(s.latest, csn);
+      s.renamedTo = undefined;
       return true;
     }
     case "workgroup.deleted":
@@ -192,6 +213,7 @@ function apply(
       previous.floor = max(previous.floor, csn);
       previous.latest = max(previous.latest, csn);
       previous.members = new Map();
+      previous.renamedTo = { name: event.workgroup, csn };
       return true;
     }
     default:
