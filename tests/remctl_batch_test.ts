@@ -12,7 +12,6 @@
  * the role's receives find whole batches waiting.
  */
 import assert from "node:assert/strict";
-import { GetQueueAttributesCommand, type SQSClient } from "@aws-sdk/client-sqs";
 import type { WorkgroupEvent } from "../lib/events/mod.ts";
 import { RoleProcess, withTempDir } from "./helpers/ldap_role.ts";
 import {
@@ -23,6 +22,7 @@ import {
   drain,
   eventually,
   publishEvents,
+  queueCounts,
   testEvent,
   type TestQueue,
   waitForCalls,
@@ -56,23 +56,6 @@ function groupEvents(
 
 /** The FIFO group the tests publish an event in: its workgroup without the -0/-1. */
 const groupOf = (event: WorkgroupEvent) => event.workgroup.slice(0, -2);
-
-/** [visible, in flight] on `url`. */
-async function queueCounts(sqs: SQSClient, url: string): Promise<number[]> {
-  const { Attributes: a = {} } = await sqs.send(
-    new GetQueueAttributesCommand({
-      QueueUrl: url,
-      AttributeNames: [
-        "ApproximateNumberOfMessages",
-        "ApproximateNumberOfMessagesNotVisible",
-      ],
-    }),
-  );
-  return [
-    Number(a.ApproximateNumberOfMessages),
-    Number(a.ApproximateNumberOfMessagesNotVisible),
-  ];
-}
 
 /** A free loopback address for the role's /metrics. */
 function metricsAddress(): string {

@@ -8,7 +8,6 @@
  * and the process never crashes.
  */
 import assert from "node:assert/strict";
-import { GetQueueAttributesCommand, type SQSClient } from "@aws-sdk/client-sqs";
 import { RoleProcess, until, withTempDir } from "./helpers/ldap_role.ts";
 import {
   awsClients,
@@ -16,6 +15,7 @@ import {
   createQueue,
   eventually,
   publishEvents,
+  queueCounts,
   testEvent,
   waitForCalls,
   writeRemctlConfig,
@@ -32,25 +32,6 @@ async function remctldProcesses(pid: number): Promise<number[]> {
   return [
     pid,
     ...children.trim().split(/\s+/).filter((p) => p !== "").map(Number),
-  ];
-}
-
-async function queueCounts(
-  sqs: SQSClient,
-  url: string,
-): Promise<[number, number]> {
-  const { Attributes: a = {} } = await sqs.send(
-    new GetQueueAttributesCommand({
-      QueueUrl: url,
-      AttributeNames: [
-        "ApproximateNumberOfMessages",
-        "ApproximateNumberOfMessagesNotVisible",
-      ],
-    }),
-  );
-  return [
-    Number(a.ApproximateNumberOfMessages),
-    Number(a.ApproximateNumberOfMessagesNotVisible),
   ];
 }
 

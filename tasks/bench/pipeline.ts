@@ -102,6 +102,20 @@ function percentiles(values: number[]): Percentiles {
   return { p50: at(0.5), p99: at(0.99), max: sorted.at(-1) ?? NaN };
 }
 
+/** A role of the stack `info` as the benches run it: its config, logging to `logs/bench-<role>.log`. */
+export function benchRole(
+  info: StackInfo,
+  role: "event" | "ldap" | "remctl",
+): SupervisedRole {
+  return new SupervisedRole(role, role, {
+    args: ["--config", info.config],
+    extraRead: [info.dir],
+    extraWrite: [info.dir],
+    env: { KRB5_CONFIG: info.krb5Config },
+    logFile: `${info.dir}/logs/bench-${role}.log`,
+  });
+}
+
 function modify(info: StackInfo, name: string, member: string): string {
   return `dn: cn=${name},${info.ldap.workgroupBase}\nchangetype: modify\nadd: member\nmember: ${member}\n-\n\n`;
 }
@@ -233,13 +247,7 @@ export async function measurePipeline(
   const sns = new SNSClient(aws);
   const stop = new AbortController();
   const roles = (["event", "ldap", "remctl"] as const).map((role) =>
-    new SupervisedRole(role, role, {
-      args: ["--config", info.config],
-      extraRead: [info.dir],
-      extraWrite: [info.dir],
-      env: { KRB5_CONFIG: info.krb5Config },
-      logFile: `${info.dir}/logs/bench-${role}.log`,
-    })
+    benchRole(info, role)
   );
   const observing: Promise<void>[] = [];
   try {

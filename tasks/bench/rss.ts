@@ -14,11 +14,10 @@
 import { SNSClient } from "@aws-sdk/client-sns";
 import { SQSClient } from "@aws-sdk/client-sqs";
 import { sleep } from "../../lib/async.ts";
-import { SupervisedRole } from "../chaos/supervisor.ts";
 import { stackAwsConfig, unsubscribeQueue } from "../stack/aws.ts";
 import { down, up } from "../stack/mod.ts";
 import { hwmKiB } from "../bench_role.ts";
-import { outboxRows } from "./pipeline.ts";
+import { benchRole, outboxRows } from "./pipeline.ts";
 
 /** What {@linkcode measureRss} found. */
 export interface RssFigures {
@@ -52,13 +51,7 @@ export async function measureRss(
   const sqs = new SQSClient(aws);
   const sns = new SNSClient(aws);
   const roles = (["event", "ldap"] as const).map((role) =>
-    new SupervisedRole(role, role, {
-      args: ["--config", info.config],
-      extraRead: [info.dir],
-      extraWrite: [info.dir],
-      env: { KRB5_CONFIG: info.krb5Config },
-      logFile: `${info.dir}/logs/bench-${role}.log`,
-    })
+    benchRole(info, role)
   );
   try {
     await unsubscribeQueue(sqs, sns, {

@@ -361,3 +361,23 @@ export async function waitForMessages(
   );
   return all;
 }
+
+/** [visible, in flight] messages on the queue `url` (SQS's approximate counts). */
+export async function queueCounts(
+  sqs: SQSClient,
+  url: string,
+): Promise<[number, number]> {
+  const { Attributes: a = {} } = await sqs.send(
+    new GetQueueAttributesCommand({
+      QueueUrl: url,
+      AttributeNames: [
+        "ApproximateNumberOfMessages",
+        "ApproximateNumberOfMessagesNotVisible",
+      ],
+    }),
+  );
+  return [
+    Number(a.ApproximateNumberOfMessages),
+    Number(a.ApproximateNumberOfMessagesNotVisible),
+  ];
+}
